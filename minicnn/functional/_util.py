@@ -1,0 +1,50 @@
+"""Small helpers shared by the op modules: axis handling and broadcast checks."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def pick_axis(axis, dim, op: str):
+    """Accept NumPy's `axis` or PyTorch's `dim` for the same argument (never both)."""
+    if axis is not None and dim is not None:
+        raise TypeError(f"{op}: pass either axis= or dim=, not both")
+    return dim if axis is None else axis
+
+
+def normalize_axes(axis, ndim: int, op: str) -> tuple:
+    """`axis` (None, an int or a tuple) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+def normalize_axis(axis, ndim: int, op: str) -> int:
+    return normalize_axes(int(axis) if isinstance(axis, np.integer) else axis, ndim, op)[0]
+
+
+def broadcast_shape(op: str, *shapes) -> tuple:
+    """The broadcast shape, or a ValueError that names the op and the shapes."""
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        listed = " and ".join(str(tuple(s)) for s in shapes)
+        raise ValueError(f"{op}: shapes {listed} cannot be broadcast together") from None
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum `grad` over the axes that broadcasting added or stretched, back to `shape`."""
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    stretched = tuple(i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+    return grad.sum(axis=tuple(range(extra)) + stretched).reshape(shape)

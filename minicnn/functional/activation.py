@@ -1,0 +1,126 @@
+"""Activation functions and softmax.
+
+Each backward is written from the output where that is cheaper (tanh: 1 - y^2, sigmoid: y(1-y)).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from ..tensor import Function
+from ._util import normalize_axis, pick_axis
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.tanh(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (1 - out * out)
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = expit(a)  # 1 / (1 + e^-a) without overflow for large |a|
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out * (1 - out)
+
+
+class LeakyReLU(Function):
+    """max(a, 0) + slope * min(a, 0); slope 0 is ReLU. Gradient at 0 is taken as slope."""
+
+    @staticmethod
+    def forward(ctx, a, negative_slope):
+        a = np.asarray(a)
+        positive = a > 0
+        ctx.save_for_backward(positive)
+        ctx.slope = negative_slope
+        if negative_slope == 0:
+            return np.where(positive, a, np.zeros((), a.dtype))
+        return np.where(positive, a, a * np.asarray(negative_slope, a.dtype))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (positive,) = ctx.saved_tensors
+        scale = np.where(positive, 1, ctx.slope).astype(grad.dtype)
+        return grad * scale, None
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, a, axis):
+        shifted = a - a.max(axis=axis, keepdims=True)  # exp of the shift never overflows
+        e = np.exp(shifted)
+        out = e / e.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        # dL/dx = y * (g - sum(g * y))
+        return y * (grad - (grad * y).sum(axis=ctx.axis, keepdims=True)), None
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, a, axis):
+        shifted = a - a.max(axis=axis, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        # dL/dx = g - softmax(x) * sum(g)
+        return grad - np.exp(out) * grad.sum(axis=ctx.axis, keepdims=True), None
+
+
+def tanh(a):
+    """Hyperbolic tangent."""
+    return Tanh.apply(a)
+
+
+def sigmoid(a):
+    """Logistic sigmoid 1 / (1 + exp(-a))."""
+    return Sigmoid.apply(a)
+
+
+def relu(a):
+    """max(a, 0); gradient 0 at a == 0, as PyTorch."""
+    return LeakyReLU.apply(a, 0.0)
+
+
+def leaky_relu(a, negative_slope=0.01):
+    """a for a > 0, negative_slope * a otherwise."""
+    return LeakyReLU.apply(a, float(negative_slope))
+
+
+def _softmax_axis(a, axis, dim, op):
+    axis = pick_axis(axis, dim, op)
+    ndim = np.ndim(a.data if hasattr(a, "data") else a)
+    return normalize_axis(-1 if axis is None else axis, ndim, op)
+
+
+def softmax(a, dim=None, *, axis=None):
+    """exp(a) / sum(exp(a)) along `dim` (default the last axis), computed stably."""
+    return Softmax.apply(a, _softmax_axis(a, axis, dim, "softmax"))
+
+
+def log_softmax(a, dim=None, *, axis=None):
+    """log(softmax(a)) along `dim` (default the last axis), computed stably (log-sum-exp)."""
+    return LogSoftmax.apply(a, _softmax_axis(a, axis, dim, "log_softmax"))

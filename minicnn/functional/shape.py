@@ -1,0 +1,320 @@
+"""Ops that move values around without changing them: reshaping, indexing, joining, padding."""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from ..tensor import Function, Tensor
+from ._util import broadcast_shape, normalize_axis, pick_axis, unbroadcast
+
+
+def _shape_args(shape) -> tuple:
+    """Accept reshape(2, 3) as well as reshape((2, 3))."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    for n in shape:
+        if not isinstance(n, (int, np.integer)):
+            raise TypeError(f"reshape: sizes must be integers, got {shape!r}")
+    return tuple(int(n) for n in shape)
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        a = np.asarray(a)
+        ctx.shape = a.shape
+        try:
+            return a.reshape(shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} ({a.size} elements) "
+                             f"into {shape}") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.shape), None
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, a, dims):
+        a = np.asarray(a)
+        if sorted(dims) != list(range(a.ndim)):
+            raise ValueError(f"permute: {dims} is not a permutation of the {a.ndim} axes of {a.shape}")
+        ctx.dims = dims
+        return np.transpose(a, dims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.transpose(grad, np.argsort(ctx.dims)), None
+
+
+class GetItem(Function):
+    @staticmethod
+    def forward(ctx, a, index):
+        a = np.asarray(a)
+        ctx.shape, ctx.index = a.shape, index
+        try:
+            return np.array(a[index], copy=True)
+        except IndexError as error:
+            raise IndexError(f"getitem: {error} (tensor shape {a.shape})") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = np.zeros(ctx.shape, grad.dtype)
+        np.add.at(out, ctx.index, grad)  # add.at, so repeated indices accumulate
+        return out, None
+
+
+class Concatenate(Function):
+    @staticmethod
+    def forward(ctx, *arrays, axis):
+        ctx.sizes = [np.shape(x)[axis] for x in arrays]
+        ctx.axis = axis
+        return np.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(np.split(grad, np.cumsum(ctx.sizes)[:-1], axis=ctx.axis))
+
+
+class Stack(Function):
+    @staticmethod
+    def forward(ctx, *arrays, axis):
+        ctx.axis = axis
+        return np.stack(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(np.moveaxis(grad, ctx.axis, 0))
+
+
+class Split(Function):
+    @staticmethod
+    def forward(ctx, a, sizes, axis):
+        ctx.axis = axis
+        return tuple(np.split(a, np.cumsum(sizes)[:-1], axis=axis))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return np.concatenate(grads, axis=ctx.axis), None, None
+
+
+class Pad(Function):
+    """Padding as a gather: each output position reads one input index per padded axis.
+
+    `indices` maps the padded axis to source positions; backward scatters the gradient back with
+    np.add.at, so reflect/replicate/circular (where an input value is read several times) are
+    exact. Constant padding reads nothing in the border.
+    """
+
+    @staticmethod
+    def forward(ctx, a, widths, mode, value):
+        a = np.asarray(a)
+        ctx.shape, ctx.widths, ctx.mode = a.shape, widths, mode
+        if mode == "constant":
+            return np.pad(a, widths, mode="constant", constant_values=value)
+        out = a
+        for axis, (before, after) in enumerate(widths):
+            if before or after:
+                out = np.take(out, _pad_indices(a.shape[axis], before, after, mode), axis=axis)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        if ctx.mode == "constant":
+            inner = tuple(slice(b, grad.shape[i] - e) for i, (b, e) in enumerate(ctx.widths))
+            return grad[inner], None, None, None
+        for axis in reversed(range(len(ctx.widths))):
+            before, after = ctx.widths[axis]
+            if before or after:
+                n = ctx.shape[axis]
+                folded = np.zeros(grad.shape[:axis] + (n,) + grad.shape[axis + 1:], grad.dtype)
+                where = (slice(None),) * axis + (_pad_indices(n, before, after, ctx.mode),)
+                np.add.at(folded, where, grad)
+                grad = folded
+        return grad, None, None, None
+
+
+def _pad_indices(n: int, before: int, after: int, mode: str) -> np.ndarray:
+    """Source index of every position of an axis of length n padded by (before, after)."""
+    i = np.arange(-before, n + after)
+    if mode == "reflect":  # mirror about the edge samples, not repeating them
+        i = np.abs(i)
+        return np.where(i > n - 1, 2 * (n - 1) - i, i)
+    if mode == "replicate":
+        return np.clip(i, 0, n - 1)
+    return i % n  # circular
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, condition, a, b):
+        condition = np.asarray(condition, dtype=bool)
+        ctx.shapes = (np.shape(a), np.shape(b))
+        broadcast_shape("where", condition.shape, *ctx.shapes)
+        ctx.save_for_backward(condition)
+        return np.where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (condition,) = ctx.saved_tensors
+        a_shape, b_shape = ctx.shapes
+        zero = np.zeros((), grad.dtype)
+        grad_a = unbroadcast(np.where(condition, grad, zero), a_shape) if ctx.needs_input_grad[1] else None
+        grad_b = unbroadcast(np.where(condition, zero, grad), b_shape) if ctx.needs_input_grad[2] else None
+        return None, grad_a, grad_b
+
+
+def reshape(a, *shape):
+    """`a` with a new shape of the same size (one entry may be -1)."""
+    return Reshape.apply(a, _shape_args(shape))
+
+
+def permute(a, *dims):
+    """Reorder axes: out.shape[i] == a.shape[dims[i]] (PyTorch's permute)."""
+    return Permute.apply(a, _shape_args(dims))
+
+
+def transpose(a, dim0=None, dim1=None):
+    """Swap axes dim0 and dim1 (PyTorch); with neither given, reverse all axes (NumPy's .T)."""
+    ndim = np.ndim(a.data if isinstance(a, Tensor) else a)
+    dims = list(range(ndim))[::-1]
+    if dim0 is not None or dim1 is not None:
+        if dim0 is None or dim1 is None:
+            raise TypeError("transpose: give both dim0 and dim1, or neither")
+        d0, d1 = normalize_axis(dim0, ndim, "transpose"), normalize_axis(dim1, ndim, "transpose")
+        dims = list(range(ndim))
+        dims[d0], dims[d1] = d1, d0
+    return Permute.apply(a, tuple(dims))
+
+
+def flatten(a, start_dim=0, end_dim=-1):
+    """Merge axes start_dim..end_dim (inclusive) into one, as torch.flatten."""
+    shape = np.shape(a.data if isinstance(a, Tensor) else a)
+    if len(shape) == 0:
+        return reshape(a, 1)
+    start = normalize_axis(start_dim, len(shape), "flatten")
+    end = normalize_axis(end_dim, len(shape), "flatten")
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    merged = int(np.prod(shape[start:end + 1]))
+    return reshape(a, shape[:start] + (merged,) + shape[end + 1:])
+
+
+def squeeze(a, axis=None, *, dim=None):
+    """Drop size-1 axes (all of them, or the given one; a given axis of size > 1 is kept, as PyTorch)."""
+    axis = pick_axis(axis, dim, "squeeze")
+    shape = np.shape(a.data if isinstance(a, Tensor) else a)
+    if axis is None:
+        return reshape(a, tuple(n for n in shape if n != 1))
+    axis = normalize_axis(axis, len(shape), "squeeze")
+    if shape[axis] != 1:
+        return reshape(a, shape)
+    return reshape(a, shape[:axis] + shape[axis + 1:])
+
+
+def unsqueeze(a, axis=None, *, dim=None):
+    """Insert a size-1 axis at `axis` (negative counts from the end of the result)."""
+    axis = pick_axis(axis, dim, "unsqueeze")
+    shape = np.shape(a.data if isinstance(a, Tensor) else a)
+    axis = normalize_axis(axis, len(shape) + 1, "unsqueeze")
+    return reshape(a, shape[:axis] + (1,) + shape[axis:])
+
+
+def getitem(a, index):
+    """a[index] with NumPy's basic and advanced indexing (tensors inside the index are allowed)."""
+    if isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    elif isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, list):
+        index = np.asarray(index)
+    return GetItem.apply(a, index)
+
+
+def _check_joinable(op, tensors, axis, same_shape):
+    if not isinstance(tensors, (list, tuple)) or len(tensors) == 0:
+        raise ValueError(f"{op}: expected a non-empty list of tensors, got {tensors!r}")
+    shapes = [np.shape(t.data if isinstance(t, Tensor) else t) for t in tensors]
+    ndim = len(shapes[0])
+    for i, s in enumerate(shapes):
+        if len(s) != ndim:
+            raise ValueError(f"{op}: tensor {i} has {len(s)} dimensions, tensor 0 has {ndim}")
+        for d in range(ndim):
+            if s[d] != shapes[0][d] and (same_shape or d != axis):
+                raise ValueError(f"{op}: tensor {i} has shape {s}, incompatible with tensor 0's "
+                                 f"{shapes[0]} along axis {d}")
+    dtypes = {np.dtype(t.dtype if isinstance(t, Tensor) else np.asarray(t).dtype) for t in tensors}
+    if len(dtypes) > 1:
+        raise TypeError(f"{op}: tensors have different dtypes {sorted(map(str, dtypes))}")
+    return ndim
+
+
+def cat(tensors, dim=0, *, axis=None):
+    """Join tensors along an existing axis (all other sizes must match)."""
+    axis = pick_axis(axis, dim, "cat")
+    ndim = _check_joinable("cat", tensors, None, False)
+    axis = normalize_axis(axis, ndim, "cat")
+    _check_joinable("cat", tensors, axis, False)
+    return Concatenate.apply(*tensors, axis=axis)
+
+
+def stack(tensors, dim=0, *, axis=None):
+    """Join same-shaped tensors along a new axis."""
+    axis = pick_axis(axis, dim, "stack")
+    ndim = _check_joinable("stack", tensors, None, True)
+    return Stack.apply(*tensors, axis=normalize_axis(axis, ndim + 1, "stack"))
+
+
+def split(a, split_size_or_sections, dim=0, *, axis=None):
+    """Split into pieces: an int gives pieces of that size (the last may be smaller, as
+    torch.split), a list gives the sizes."""
+    axis = pick_axis(axis, dim, "split")
+    shape = np.shape(a.data if isinstance(a, Tensor) else a)
+    axis = normalize_axis(axis, len(shape), "split")
+    n = shape[axis]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        step = int(split_size_or_sections)
+        if step <= 0:
+            raise ValueError(f"split: size must be positive, got {step}")
+        sizes = [builtins.min(step, n - s) for s in range(0, n, step)] or [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if builtins.sum(sizes) != n or builtins.min(sizes) < 0:
+            raise ValueError(f"split: sizes {sizes} do not add up to {n}, the length of axis {axis}")
+    return Split.apply(a, sizes, axis)
+
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(a, pad, mode="constant", value=0.0):
+    """Pad the last len(pad)//2 axes, PyTorch's F.pad order: (last_before, last_after,
+    second_last_before, ...). Modes: constant (with `value`), reflect, replicate, circular.
+    """
+    shape = np.shape(a.data if isinstance(a, Tensor) else a)
+    pad = tuple(pad)
+    if len(pad) % 2 or len(pad) // 2 > len(shape):
+        raise ValueError(f"pad: needs an even number of widths, at most 2 per axis of {shape}, got {pad}")
+    if any(not isinstance(p, (int, np.integer)) or p < 0 for p in pad):
+        raise ValueError(f"pad: widths must be non-negative integers, got {pad}")
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {PAD_MODES}, got {mode!r}")
+    widths = [(0, 0)] * len(shape)
+    for k in range(len(pad) // 2):
+        axis = len(shape) - 1 - k
+        widths[axis] = (int(pad[2 * k]), int(pad[2 * k + 1]))
+        n, largest = shape[axis], builtins.max(widths[axis])
+        if mode == "reflect" and largest >= n:
+            raise ValueError(f"pad: reflect padding {largest} must be smaller than the axis size {n}")
+        if mode in ("replicate", "circular") and n == 0 and largest:
+            raise ValueError(f"pad: {mode} padding needs a non-empty axis")
+        if mode == "circular" and largest > n:
+            raise ValueError(f"pad: circular padding {largest} must not exceed the axis size {n}")
+    return Pad.apply(a, tuple(widths), mode, value)
+
+
+def where(condition, a, b):
+    """Elementwise choice: a where condition is true, else b (broadcasting all three)."""
+    return Where.apply(condition.data if isinstance(condition, Tensor) else condition, a, b)
