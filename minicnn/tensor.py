@@ -262,17 +262,17 @@ class Tensor:
         return bool(self.data.all())
 
     # ---- methods ----------------------------------------------------------------------------
-    def sum(self, axis=None, keepdims=False):
-        return F.sum(self, axis, keepdims)
+    def sum(self, axis=None, keepdims=False, **kwargs):
+        return F.sum(self, axis, keepdims, **kwargs)
 
-    def mean(self, axis=None, keepdims=False):
-        return F.mean(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False, **kwargs):
+        return F.mean(self, axis, keepdims, **kwargs)
 
-    def max(self, axis=None, keepdims=False):
-        return F.max(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False, **kwargs):
+        return F.max(self, axis, keepdims, **kwargs)
 
-    def min(self, axis=None, keepdims=False):
-        return F.min(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False, **kwargs):
+        return F.min(self, axis, keepdims, **kwargs)
 
     def reshape(self, *shape):
         return F.reshape(self, *shape)
@@ -293,11 +293,11 @@ class Tensor:
     def flatten(self, start_dim=0, end_dim=-1):
         return F.flatten(self, start_dim, end_dim)
 
-    def squeeze(self, axis=None):
-        return F.squeeze(self, axis)
+    def squeeze(self, axis=None, **kwargs):
+        return F.squeeze(self, axis, **kwargs)
 
-    def unsqueeze(self, axis):
-        return F.unsqueeze(self, axis)
+    def unsqueeze(self, axis=None, **kwargs):
+        return F.unsqueeze(self, axis, **kwargs)
 
     def exp(self):
         return F.exp(self)
@@ -328,22 +328,23 @@ class Tensor:
     def leaky_relu(self, negative_slope=0.01):
         return F.leaky_relu(self, negative_slope)
 
-    def split(self, split_size_or_sections, axis=0):
-        return F.split(self, split_size_or_sections, axis)
+    def split(self, split_size_or_sections, dim=None, **kwargs):
+        return F.split(self, split_size_or_sections, dim, **kwargs)
 
-    def softmax(self, axis=-1):
-        return F.softmax(self, axis)
+    def softmax(self, dim=None, **kwargs):
+        return F.softmax(self, dim, **kwargs)
 
-    def log_softmax(self, axis=-1):
-        return F.log_softmax(self, axis)
+    def log_softmax(self, dim=None, **kwargs):
+        return F.log_softmax(self, dim, **kwargs)
 
     def argmax(self, axis=None):
         return Tensor(self.data.argmax(axis))
 
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
-    """Create a leaf Tensor (Python floats become float32; NumPy arrays keep their dtype)."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    """A new leaf Tensor holding a copy of `data`, as torch.tensor (Python floats become float32;
+    NumPy arrays keep their dtype). `Tensor(array)` wraps an array without copying it."""
+    return Tensor(np.array(as_array(data, dtype), copy=True), requires_grad=requires_grad)
 
 
 class Context:
@@ -426,18 +427,22 @@ def _accumulate_leaf(leaf: Tensor, grad: np.ndarray) -> None:
 
 def _topological_order(root: Context) -> list:
     """Nodes reachable from `root`, each after every node that consumes its outputs."""
-    order, visited = [], {id(root)}
+    order, visited = [], set()
     stack = [(root, False)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
             order.append(node)
             continue
+        # Marked when expanded, not when pushed: a node reached again along a longer path must
+        # finish after that path's nodes too (a tensor used twice, e.g. x and mean(x)).
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
         stack.append((node, True))
         for t in node.inputs:
             parent = t._ctx if t is not None else None
             if parent is not None and id(parent) not in visited:
-                visited.add(id(parent))
                 stack.append((parent, False))
     order.reverse()
     return order

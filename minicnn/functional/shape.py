@@ -233,44 +233,54 @@ def getitem(a, index):
     return GetItem.apply(a, index)
 
 
+def _shape_of(t):
+    return np.shape(t.data if isinstance(t, Tensor) else t)
+
+
 def _check_joinable(op, tensors, axis, same_shape):
-    if not isinstance(tensors, (list, tuple)) or len(tensors) == 0:
-        raise ValueError(f"{op}: expected a non-empty list of tensors, got {tensors!r}")
-    shapes = [np.shape(t.data if isinstance(t, Tensor) else t) for t in tensors]
-    ndim = len(shapes[0])
+    """Shapes must agree on every axis (every axis but `axis` for cat); dtypes must be equal."""
+    shapes = [_shape_of(t) for t in tensors]
     for i, s in enumerate(shapes):
-        if len(s) != ndim:
-            raise ValueError(f"{op}: tensor {i} has {len(s)} dimensions, tensor 0 has {ndim}")
-        for d in range(ndim):
+        if len(s) != len(shapes[0]):
+            raise ValueError(f"{op}: tensor {i} has {len(s)} dimensions, tensor 0 has {len(shapes[0])}")
+        for d in range(len(s)):
             if s[d] != shapes[0][d] and (same_shape or d != axis):
                 raise ValueError(f"{op}: tensor {i} has shape {s}, incompatible with tensor 0's "
                                  f"{shapes[0]} along axis {d}")
     dtypes = {np.dtype(t.dtype if isinstance(t, Tensor) else np.asarray(t).dtype) for t in tensors}
     if len(dtypes) > 1:
         raise TypeError(f"{op}: tensors have different dtypes {sorted(map(str, dtypes))}")
-    return ndim
 
 
-def cat(tensors, dim=0, *, axis=None):
+def _first_ndim(op, tensors) -> int:
+    if not isinstance(tensors, (list, tuple)) or len(tensors) == 0:
+        raise ValueError(f"{op}: expected a non-empty list of tensors, got {tensors!r}")
+    return len(_shape_of(tensors[0]))
+
+
+def cat(tensors, dim=None, *, axis=None):
     """Join tensors along an existing axis (all other sizes must match)."""
     axis = pick_axis(axis, dim, "cat")
-    ndim = _check_joinable("cat", tensors, None, False)
-    axis = normalize_axis(axis, ndim, "cat")
+    axis = 0 if axis is None else axis
+    axis = normalize_axis(axis, _first_ndim("cat", tensors), "cat")
     _check_joinable("cat", tensors, axis, False)
     return Concatenate.apply(*tensors, axis=axis)
 
 
-def stack(tensors, dim=0, *, axis=None):
+def stack(tensors, dim=None, *, axis=None):
     """Join same-shaped tensors along a new axis."""
     axis = pick_axis(axis, dim, "stack")
-    ndim = _check_joinable("stack", tensors, None, True)
-    return Stack.apply(*tensors, axis=normalize_axis(axis, ndim + 1, "stack"))
+    axis = 0 if axis is None else axis
+    axis = normalize_axis(axis, _first_ndim("stack", tensors) + 1, "stack")
+    _check_joinable("stack", tensors, axis, True)
+    return Stack.apply(*tensors, axis=axis)
 
 
-def split(a, split_size_or_sections, dim=0, *, axis=None):
+def split(a, split_size_or_sections, dim=None, *, axis=None):
     """Split into pieces: an int gives pieces of that size (the last may be smaller, as
     torch.split), a list gives the sizes."""
     axis = pick_axis(axis, dim, "split")
+    axis = 0 if axis is None else axis
     shape = np.shape(a.data if isinstance(a, Tensor) else a)
     axis = normalize_axis(axis, len(shape), "split")
     n = shape[axis]
