@@ -197,3 +197,23 @@ def test_activation_modules():
     np.testing.assert_allclose(nn.Softmax(0)(x).data.sum(), 1.0)
     assert nn.Flatten()(mc.tensor(np.ones((2, 3, 4)))).shape == (2, 12)
     assert nn.Identity()(x) is x
+
+
+def test_forward_hooks_see_inputs_and_outputs_and_can_be_removed():
+    m = model()
+    seen = []
+    handles = [sub.register_forward_hook(lambda mod, inp, out: seen.append((type(mod).__name__, out.shape)))
+               for sub in m.modules()]
+    pre = m.register_forward_pre_hook(lambda mod, inp: seen.append(("pre", inp[0].shape)))
+    m(mc.tensor(np.ones((5, 3), np.float32)))
+    assert seen == [("pre", (5, 3)), ("Linear", (5, 4)), ("Block", (5, 4)), ("Linear", (5, 2)),
+                    ("Sequential", (5, 2))]
+    for h in handles + [pre]:
+        h.remove()
+    seen.clear()
+    m(mc.tensor(np.ones((5, 3), np.float32)))
+    assert seen == []
+    doubled = m.register_forward_hook(lambda mod, inp, out: out * 2)
+    y = m(mc.tensor(np.ones((1, 3), np.float32)))
+    doubled.remove()
+    np.testing.assert_allclose(y.data, 2 * m(mc.tensor(np.ones((1, 3), np.float32))).data, rtol=1e-6)

@@ -228,3 +228,19 @@ def test_node_reached_along_paths_of_different_lengths():
     y.backward()
     np.testing.assert_allclose(x.grad.data, [56.0, 56.0, 56.0])
     assert mc.gradcheck(lambda t: ((t * 2) * (t * 2).mean()).sum(), [leaf([1.0, 2.0, 4.0])])
+
+
+def test_constructors():
+    assert mc.zeros(2, 3).shape == (2, 3) and mc.zeros((2, 3)).dtype == np.float32
+    assert (mc.ones(4, dtype=np.float64).data == 1).all()
+    assert (mc.full((2,), 7.0).data == 7).all()
+    np.testing.assert_array_equal(mc.arange(3).data, [0, 1, 2])
+    a = mc.randn(3, 3, generator=np.random.default_rng(0))
+    b = mc.randn(3, 3, generator=np.random.default_rng(0))
+    np.testing.assert_array_equal(a.data, b.data)
+    assert 0 <= mc.rand(100).data.min() and mc.rand(100).data.max() < 1
+    assert mc.zeros(2, requires_grad=True).requires_grad
+    with pytest.raises(ValueError, match="non-negative integers"):
+        mc.zeros(-1)
+    assert mc.cat([mc.ones(2), mc.zeros(2)]).shape == (4,)
+    assert mc.stack([mc.ones(2), mc.zeros(2)]).shape == (2, 2)

@@ -57,6 +57,40 @@ class LeakyReLU(Function):
         return grad * scale, None
 
 
+class ELU(Function):
+    """a for a > 0, alpha * (e^a - 1) otherwise; the gradient there is alpha * e^a = out + alpha."""
+
+    @staticmethod
+    def forward(ctx, a, alpha):
+        a = np.asarray(a)
+        positive = a > 0
+        # expm1 of min(a, 0): exact near 0 and never overflows on the unused positive side
+        out = np.where(positive, a, alpha * np.expm1(np.minimum(a, 0))).astype(a.dtype, copy=False)
+        ctx.save_for_backward(positive, out)
+        ctx.alpha = alpha
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        positive, out = ctx.saved_tensors
+        return grad * np.where(positive, 1, out + ctx.alpha).astype(grad.dtype, copy=False), None
+
+
+class HardSigmoid(Function):
+    """clip(a / 6 + 1/2, 0, 1); gradient 1/6 for -3 < a < 3, else 0 (PyTorch's Hardsigmoid)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        a = np.asarray(a)
+        ctx.save_for_backward((a > -3) & (a < 3))
+        return np.clip(a / a.dtype.type(6) + a.dtype.type(0.5), 0, 1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inside,) = ctx.saved_tensors
+        return grad * inside / grad.dtype.type(6)
+
+
 class Softmax(Function):
     @staticmethod
     def forward(ctx, a, axis):
@@ -108,6 +142,16 @@ def relu(a):
 def leaky_relu(a, negative_slope=0.01):
     """a for a > 0, negative_slope * a otherwise."""
     return LeakyReLU.apply(a, float(negative_slope))
+
+
+def elu(a, alpha=1.0):
+    """Exponential linear unit (Clevert et al. 2016): a for a > 0, alpha * (exp(a) - 1) otherwise."""
+    return ELU.apply(a, float(alpha))
+
+
+def hardsigmoid(a):
+    """Piecewise-linear sigmoid: 0 for a <= -3, 1 for a >= 3, a / 6 + 1/2 in between (PyTorch's)."""
+    return HardSigmoid.apply(a)
 
 
 def _softmax_axis(a, axis, dim, op):

@@ -26,6 +26,27 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
+class ELU(Module):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Hardsigmoid(Module):
+    """clip(x / 6 + 1/2, 0, 1), PyTorch's piecewise-linear sigmoid."""
+
+    def forward(self, x):
+        return F.hardsigmoid(x)
+
+
 class Tanh(Module):
     """Hyperbolic tangent."""
 

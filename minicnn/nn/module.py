@@ -31,6 +31,8 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # ---- registration -----------------------------------------------------------------------
@@ -95,7 +97,23 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        for hook in list(self._forward_pre_hooks.values()):
+            hook(self, args)
+        output = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
+
+    def register_forward_pre_hook(self, hook) -> "HookHandle":
+        """Call hook(module, inputs) before every forward; returns a handle with .remove()."""
+        return HookHandle(self._forward_pre_hooks, hook)
+
+    def register_forward_hook(self, hook) -> "HookHandle":
+        """Call hook(module, inputs, output) after every forward (a non-None result replaces the
+        output); returns a handle with .remove(). minicnn.summary is built on this."""
+        return HookHandle(self._forward_hooks, hook)
 
     # ---- traversal --------------------------------------------------------------------------
     def named_modules(self, prefix: str = ""):
@@ -250,6 +268,20 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n" + "\n".join(lines) + "\n)"
+
+
+class HookHandle:
+    """Returned by register_forward_hook; `remove()` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, table: OrderedDict, hook):
+        self.table, self.id = table, HookHandle._next_id
+        HookHandle._next_id += 1
+        table[self.id] = hook
+
+    def remove(self) -> None:
+        self.table.pop(self.id, None)
 
 
 class Sequential(Module):

@@ -1,0 +1,113 @@
+"""Shapes of sliding-window ops (convolutions, and pooling too): argument checks, padding
+regimes and output sizes, in one place so every op validates the same way and says the same thing.
+
+Along one axis of size n, a window of k taps spaced d apart (dilation), moved s at a time
+(stride), over the input padded by p_b before and p_a after, takes
+
+    floor((n + p_b + p_a - d(k-1) - 1) / s) + 1
+
+positions. The three padding regimes of the notes, for a kernel spanning e = d(k-1) + 1 samples:
+"valid" pads nothing (output n - e + 1 at stride 1), "same" pads e - 1 in total so the output is n
+at stride 1 (the odd sample after, as PyTorch and TensorFlow do, when e - 1 is odd), "full" pads
+e - 1 on both sides so that every kernel tap meets every input sample (output n + e - 1).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..kernels.registry import output_length
+from ..tensor import Tensor, as_array
+
+PADDING_MODES = ("valid", "same", "full")
+AXIS_NAMES = {1: ("W",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def is_int(value) -> bool:
+    """A Python or NumPy integer, but not a bool (stride=True is a mistake, not 1)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def int_tuple(value, n: int, name: str, op: str, minimum: int = 1) -> tuple:
+    """`value` (an int, or a sequence of n ints) as a tuple of n ints, each >= minimum."""
+    values = (value,) * n if is_int(value) else value
+    if not isinstance(values, (tuple, list)) or len(values) != n or not all(is_int(v) for v in values):
+        raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    if any(v < minimum for v in values):
+        what = "positive" if minimum == 1 else f"at least {minimum}"
+        raise ValueError(f"{op}: {name} must be {what}, got {value!r}")
+    return tuple(int(v) for v in values)
+
+
+def padding_pairs(padding, kernel: tuple, stride: tuple, dilation: tuple, op: str) -> tuple:
+    """Padding as ((before, after), ...) per spatial axis.
+
+    `padding`: an int (all axes, both sides), a tuple with one entry per axis, each an int or a
+    (before, after) pair such as ((top, bottom), (left, right)), or "valid", "same", "full".
+    """
+    n = len(kernel)
+    if isinstance(padding, str):
+        if padding not in PADDING_MODES:
+            raise ValueError(f"{op}: padding must be an int, a tuple or one of {PADDING_MODES}, got {padding!r}")
+        spans = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        if padding == "valid":
+            return ((0, 0),) * n
+        if padding == "full":
+            return tuple((e, e) for e in spans)
+        if any(s != 1 for s in stride):
+            raise ValueError(f"{op}: padding='same' needs stride 1, got stride {stride} "
+                             "(with a larger stride no padding keeps the size)")
+        return tuple((e // 2, e - e // 2) for e in spans)
+    given = padding  # quoted in messages as the caller wrote it
+    if is_int(padding):
+        padding = (padding,) * n
+    if not isinstance(padding, (tuple, list)) or len(padding) != n:
+        raise TypeError(f"{op}: padding must be an int, a tuple of {n} ints or (before, after) pairs, "
+                        f"or one of {PADDING_MODES}, got {given!r}")
+    pairs = []
+    for p in padding:
+        pair = (p, p) if is_int(p) else p
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(is_int(v) for v in pair):
+            raise TypeError(f"{op}: each padding entry must be an int or a (before, after) pair of ints, "
+                            f"got {given!r}")
+        if min(pair) < 0:
+            raise ValueError(f"{op}: padding must be non-negative, got {given!r}")
+        pairs.append((int(pair[0]), int(pair[1])))
+    return tuple(pairs)
+
+
+def output_spatial(op: str, size: tuple, kernel: tuple, stride: tuple, pairs: tuple, dilation: tuple) -> tuple:
+    """Output size along each spatial axis; a ValueError if the window does not fit anywhere."""
+    names = AXIS_NAMES.get(len(size), tuple(str(i) for i in range(len(size))))
+    out = []
+    for axis, n, k, s, (before, after), d in zip(names, size, kernel, stride, pairs, dilation):
+        span = d * (k - 1) + 1
+        if span > n + before + after:
+            raise ValueError(f"{op}: kernel of size {k} (dilation {d}, spanning {span}) is larger than the "
+                             f"padded input along {axis}: size {n} + padding ({before}, {after}) = "
+                             f"{n + before + after}")
+        out.append(output_length(n, k, s, before, after, d))
+    return tuple(out)
+
+
+def shape_of(value) -> tuple:
+    """The shape of a Tensor or array (without copying it)."""
+    return np.shape(value.data if isinstance(value, Tensor) else value)
+
+
+def common_float_dtype(op: str, **named) -> np.dtype:
+    """The one floating dtype of the given arrays (None entries are skipped), or a TypeError."""
+    dtypes = {name: as_array(value).dtype for name, value in named.items() if value is not None}
+    for name, dtype in dtypes.items():
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"{op}: {name} must be float32 or float64, got {dtype}")
+    if len(set(dtypes.values())) > 1:
+        listed = ", ".join(f"{name} is {dtype}" for name, dtype in dtypes.items())
+        raise TypeError(f"{op}: mixed dtypes ({listed}); cast them to one with .float() or .double()")
+    return next(iter(dtypes.values()))
+
+
+def check_rank(op: str, name: str, shape: tuple, rank: int, layout: str) -> None:
+    if len(shape) != rank:
+        raise ValueError(f"{op}: {name} must be {rank}-D {layout}, got shape {tuple(shape)}")
+    if any(n <= 0 for n in shape[1:]):
+        raise ValueError(f"{op}: {name} has an empty dimension: shape {tuple(shape)}")

@@ -1,0 +1,226 @@
+"""Normalisation layers: local response normalisation (AlexNet), local contrast normalisation
+(Jarrett et al. 2009, used by ZFNet) and batch normalisation (Ioffe and Szegedy 2015).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import correlate1d
+
+from ..kernels import lrn as lrn_kernels
+from ..tensor import Function, as_array
+from .arithmetic import div, mul, sub
+from .pointwise import clamp, sqrt
+from .reduction import mean
+from .shape import where
+
+
+def _floating_input(x, op, min_ndim):
+    array = as_array(x)
+    if array.ndim < min_ndim:
+        raise ValueError(f"{op}: expected at least {min_ndim} dimensions (N, C, ...), "
+                         f"got shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {array.dtype}")
+    return array
+
+
+# ---- local response normalisation ----------------------------------------------------------
+class LocalResponseNorm(Function):
+    """Forward and analytic backward in minicnn.kernels.lrn (the formulas are there)."""
+
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k):
+        a = np.ascontiguousarray(x.reshape(x.shape[0], x.shape[1], -1))
+        out, scale = lrn_kernels.lrn_forward(a, size, alpha, beta, k)
+        ctx.save_for_backward(a, out, scale)
+        ctx.settings, ctx.shape = (size, alpha, beta), x.shape
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out, scale = ctx.saved_tensors
+        g = np.ascontiguousarray(grad.reshape(a.shape))
+        grad_x = lrn_kernels.lrn_backward(g, a, out, scale, *ctx.settings)
+        return grad_x.reshape(ctx.shape), None, None, None, None
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Local response normalisation across channels (Krizhevsky et al. 2012, section 3.3), with
+    PyTorch's definition:
+
+        b[c] = a[c] / (k + alpha / size * sum_{c' = c - size//2}^{c + (size-1)//2} a[c']^2) ** beta
+
+    channels outside 0..C-1 counting as zero. (N, C, *) -> (N, C, *).
+
+    The AlexNet paper writes the sum without dividing by n: b = a / (k + alpha_paper * sum) ** beta
+    with k=2, n=5, alpha_paper=1e-4, beta=0.75. Because this function (like PyTorch and Caffe)
+    divides alpha by `size`, AlexNet's layer is local_response_norm(x, size=5, alpha=5e-4,
+    beta=0.75, k=2.0): alpha = n * alpha_paper.
+    """
+    array = _floating_input(input, "local_response_norm", 3)
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
+    if k <= 0 or alpha < 0:
+        raise ValueError(f"local_response_norm: needs k > 0 and alpha >= 0 so the base stays "
+                         f"positive, got k={k}, alpha={alpha}")
+    if array.size == 0:
+        raise ValueError(f"local_response_norm: empty input of shape {array.shape}")
+    return LocalResponseNorm.apply(input, int(size), float(alpha), float(beta), float(k))
+
+
+# ---- local contrast normalisation ----------------------------------------------------------
+def gaussian_window(size: int, sigma: float) -> np.ndarray:
+    """The 1-D Gaussian exp(-t^2 / 2 sigma^2), t = -(size-1)/2 .. (size-1)/2, summing to 1."""
+    t = np.arange(size) - (size - 1) / 2
+    window = np.exp(-t * t / (2.0 * sigma * sigma))
+    return window / window.sum()
+
+
+def _blur(planes, window):
+    """Zero-padded 'same' correlation of (N, 1, H, W) planes with the separable window."""
+    out = correlate1d(planes, window, axis=2, mode="constant")
+    return correlate1d(out, window, axis=3, mode="constant")
+
+
+class NeighbourhoodMean(Function):
+    """m[n, 0, j, k] = sum_{i, p, q} w[p] w[q] x[n, i, j+p, k+q] / (C * coverage[j, k]).
+
+    A weighted mean over all channels and a Gaussian spatial window; `coverage` (the window's
+    weight inside the image) makes it a true mean at the borders too. It is linear, and the
+    zero-padded correlation with a symmetric window is its own transpose, so the backward
+    blurs again.
+    """
+
+    @staticmethod
+    def forward(ctx, x, window):
+        coverage = _blur(np.ones((1, 1) + x.shape[2:], x.dtype), window)
+        ctx.window, ctx.coverage, ctx.channels = window, coverage, x.shape[1]
+        return _blur(x.mean(axis=1, keepdims=True), window) / coverage
+
+    @staticmethod
+    def backward(ctx, grad):
+        spread = _blur(grad / ctx.coverage, ctx.window) / ctx.channels
+        return np.repeat(spread, ctx.channels, axis=1), None
+
+
+def local_contrast_norm(input, size=9, sigma=None, eps=1e-4):
+    """Local contrast normalisation (Jarrett et al. 2009, sec. 2; ZFNet's "contrast normalize
+    the responses across feature maps"): subtract a local mean, then divide by a local standard
+    deviation, both over all channels and a Gaussian spatial neighbourhood.
+
+        m(x)[j, k]  = sum_{i, p, q} w_pq x[i, j+p, k+q] / (C Z[j, k])  (w Gaussian size x size)
+        v           = x - m(x)                                          (subtractive)
+        sigma[j, k] = sqrt(m(v^2)[j, k])
+        y           = v / max(c, sigma[j, k]),  c = mean over (j, k) of sigma, per sample (divisive)
+
+    Z[j, k] is the window weight that falls inside the image (1 away from the borders), so m is a
+    weighted mean everywhere. (N, C, H, W) -> (N, C, H, W). Jarrett et al. use a 9x9 window and
+    give no width; sigma defaults to size / 4 (Torch 7's contrast-normalisation layers).
+    sigma is floored at eps to keep the division and the square root's gradient finite.
+    """
+    array = _floating_input(input, "local_contrast_norm", 4)
+    if array.ndim != 4:
+        raise ValueError(f"local_contrast_norm: expected (N, C, H, W), got shape {array.shape}")
+    if not isinstance(size, (int, np.integer)) or size < 1 or size % 2 == 0:
+        raise ValueError(f"local_contrast_norm: size must be a positive odd int, got {size!r}")
+    sigma = size / 4 if sigma is None else sigma
+    if sigma <= 0 or eps <= 0:
+        raise ValueError(f"local_contrast_norm: sigma and eps must be positive, got sigma={sigma}, "
+                         f"eps={eps}")
+    window = gaussian_window(int(size), float(sigma)).astype(array.dtype)
+    centred = sub(input, NeighbourhoodMean.apply(input, window))
+    deviation = sqrt(clamp(NeighbourhoodMean.apply(mul(centred, centred), window), min=eps * eps))
+    floor = mean(deviation, (2, 3), keepdims=True)
+    return div(centred, where(deviation.data > floor.data, deviation, floor))
+
+
+# ---- batch normalisation -------------------------------------------------------------------
+class BatchNorm(Function):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias, per channel (axis 1).
+
+    Training: mean and biased var of the batch (over every axis but 1), and the backward goes
+    through them:
+        dx = weight / sqrt(var + eps) * (g - mean(g) - x_hat * mean(g * x_hat))
+    Evaluation: the given statistics are constants, so dx = g * weight / sqrt(var + eps).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        axes = (0,) + tuple(range(2, x.ndim))
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        if training:
+            mean_, var = x.mean(axis=axes), x.var(axis=axes)
+            if running_mean is not None:  # updated in place: they are the module's buffers
+                count = x.size // x.shape[1]
+                running_mean[...] = (1 - momentum) * running_mean + momentum * mean_
+                running_var[...] = (1 - momentum) * running_var + momentum * var * count / (count - 1)
+        else:
+            mean_, var = running_mean, running_var
+        inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+        x_hat = (x - mean_.astype(x.dtype).reshape(shape)) * inv_std.reshape(shape)
+        ctx.save_for_backward(x_hat, inv_std, weight)
+        ctx.axes, ctx.bshape, ctx.training = axes, shape, training
+        out = x_hat if weight is None else x_hat * weight.reshape(shape)
+        return out if bias is None else out + bias.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x_hat, inv_std, weight = ctx.saved_tensors
+        axes, shape = ctx.axes, ctx.bshape
+        grad_weight = (grad * x_hat).sum(axis=axes) if ctx.needs_input_grad[1] else None
+        grad_bias = grad.sum(axis=axes) if ctx.needs_input_grad[2] else None
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            scale = inv_std if weight is None else inv_std * weight
+            if ctx.training:
+                centred = grad - grad.mean(axis=axes, keepdims=True)
+                grad = centred - x_hat * (grad * x_hat).mean(axis=axes, keepdims=True)
+            grad_x = grad * scale.reshape(shape)
+        return grad_x, grad_weight, grad_bias, None, None, None, None, None
+
+
+def _check_channel_vector(op, name, value, channels):
+    if value is None:
+        return None
+    array = as_array(value)
+    if array.shape != (channels,):
+        raise ValueError(f"{op}: {name} should have shape ({channels},) for an input with "
+                         f"{channels} channels, got {array.shape}")
+    return array
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation (Ioffe and Szegedy 2015, Algorithm 1), PyTorch's F.batch_norm.
+
+        y = (x - mu) / sqrt(sigma^2 + eps) * weight + bias      per channel c (axis 1)
+
+    input: (N, C) or (N, C, *) (BatchNorm1d: (N, C) / (N, C, L); BatchNorm2d: (N, C, H, W));
+    running_mean, running_var, weight, bias: (C,) or None.
+    training=True: mu and sigma^2 are the batch's mean and biased variance over every axis but 1,
+    and running_mean / running_var (if given) are updated in place:
+        running_mean <- (1 - momentum) * running_mean + momentum * mu
+        running_var  <- (1 - momentum) * running_var  + momentum * sigma^2 * M / (M - 1)
+    (M values per channel: the running variance is the unbiased estimate, as PyTorch).
+    training=False: mu and sigma^2 are running_mean and running_var.
+    """
+    op = "batch_norm"
+    x = _floating_input(input, op, 2)
+    channels = x.shape[1]
+    mean_ = _check_channel_vector(op, "running_mean", running_mean, channels)
+    var = _check_channel_vector(op, "running_var", running_var, channels)
+    _check_channel_vector(op, "weight", weight, channels)
+    _check_channel_vector(op, "bias", bias, channels)
+    if (mean_ is None) != (var is None):
+        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
+    if not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"{op}: momentum must be in [0, 1], got {momentum}")
+    if eps <= 0:
+        raise ValueError(f"{op}: eps must be positive, got {eps}")
+    if training and x.size // channels <= 1:
+        raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
+                         f"input of shape {x.shape}")
+    if not training and mean_ is None:
+        raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
+    return BatchNorm.apply(input, weight, bias, mean_, var, bool(training), float(momentum),
+                           float(eps))

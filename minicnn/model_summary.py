@@ -1,0 +1,279 @@
+"""Layer-by-layer shapes, parameters, multiply-accumulates, memory and receptive fields.
+
+`summary(model, input_shape)` runs one forward pass at batch 1 with hooks on every module and
+returns a `Summary`: a row per layer call, nested as the modules are, and the totals.
+
+Conventions (those of torchvision's model tables):
+- MACs count the multiply-accumulates of convolutions and fully connected layers only (not
+  biases, activations, normalisation or pooling); FLOPs = 2 x MACs.
+- Parameters are counted once per module, BatchNorm's running statistics (buffers) not at all.
+- Memory is the bytes of each layer's output at batch 1; the activation total sums the
+  innermost layers' outputs (what a forward pass keeps for backward).
+- The receptive field is the size, in input pixels, of the window one output position sees,
+  per spatial axis: r_out = r_in + (k - 1) d j_in and j_out = j_in s for a layer of kernel k,
+  dilation d and stride s (j is the distance in input pixels between neighbouring positions).
+  Where branches meet (concatenation, residual sums) the largest field is kept; a layer that
+  sees its whole input (fully connected, global pooling) sees the whole image.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import nn
+from .tensor import Tensor
+
+# Layers that mix the whole input: their output sees the whole image.
+_GLOBAL = ("Linear", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
+           "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "GlobalAvgPool2d")
+
+
+@dataclass
+class LayerRow:
+    """One call of one module during the summary's forward pass."""
+
+    name: str
+    type: str
+    depth: int
+    output_shape: tuple = ()
+    params: int = 0
+    macs: int = 0
+    memory: int = 0
+    receptive_field: tuple | None = None
+    is_leaf: bool = True
+    children: list = field(default_factory=list, repr=False)
+
+
+@dataclass
+class Summary:
+    """What `summary` measured. Rows are in call order, parents before their children."""
+
+    rows: list
+    input_shape: tuple
+    total_params: int
+    trainable_params: int
+    total_macs: int
+    param_memory: int
+    activation_memory: int
+    input_memory: int
+
+    @property
+    def total_flops(self) -> int:
+        return 2 * self.total_macs
+
+    def layer(self, name: str) -> LayerRow:
+        """The (first) row of the module called `name` (its dotted name in the model)."""
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise KeyError(f"summary: no layer named {name!r}")
+
+    def leaves(self) -> list:
+        """Rows of the innermost layers only."""
+        return [row for row in self.rows if row.is_leaf]
+
+    def table(self, max_depth: int | None = None) -> str:
+        """The printed table; `max_depth` hides rows nested deeper than that."""
+        header = ("Layer (type)", "Output shape", "Params", "MACs", "Memory", "RF")
+        lines = []
+        for row in self.rows:
+            if max_depth is not None and row.depth > max_depth:
+                continue
+            label = "  " * (row.depth - 1) + f"{row.name} ({row.type})"
+            lines.append((label, _shape_text(row.output_shape), f"{row.params:,}", f"{row.macs:,}",
+                          _bytes_text(row.memory), _rf_text(row.receptive_field)))
+        widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
+                  for i, h in enumerate(header)]
+
+        def fmt(cells):
+            return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+        rule = "-" * len(fmt(header))
+        out = [rule, fmt(header), rule] + [fmt(line) for line in lines] + [rule]
+        out += [
+            f"Input shape: {_shape_text(self.input_shape)} (batch 1), {_bytes_text(self.input_memory)}",
+            f"Total params: {self.total_params:,}",
+            f"Trainable params: {self.trainable_params:,}",
+            f"Non-trainable params: {self.total_params - self.trainable_params:,}",
+            f"Total MACs: {self.total_macs:,} ({self.total_macs / 1e9:.3f} G; FLOPs = 2 x MACs = "
+            f"{self.total_flops / 1e9:.3f} G)",
+            f"Parameter memory: {_bytes_text(self.param_memory)}",
+            f"Activation memory (forward, batch 1): {_bytes_text(self.activation_memory)}",
+            rule,
+        ]
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def summary(model, input_shape, *, dtype=np.float32, mode: str = "eval", max_depth=None,
+            verbose: bool = True) -> Summary:
+    """Run `model` once on zeros of shape (1, *input_shape) and describe every layer.
+
+    input_shape: one sample's shape, without the batch axis, e.g. (3, 224, 224).
+    mode: "eval" (default, the convention of published tables: no auxiliary heads, no dropout)
+    or "train"; the model's own mode is restored afterwards.
+    verbose: print the table (to depth `max_depth`) as well as returning it.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"summary: expected an nn.Module, got {type(model).__name__}")
+    input_shape = tuple(int(n) for n in input_shape)
+    if not input_shape or min(input_shape) <= 0:
+        raise ValueError(f"summary: input_shape must be one sample's positive sizes, got {input_shape}")
+    if mode not in ("eval", "train"):
+        raise ValueError(f"summary: mode must be 'eval' or 'train', got {mode!r}")
+
+    names = {id(m): name for name, m in model.named_modules()}
+    training = {id(m): m.training for m in model.modules()}
+    spatial = len(input_shape) - 1
+    image = input_shape[1:]
+    x = Tensor(np.zeros((1,) + input_shape, dtype=dtype), requires_grad=True)
+    fields = _FieldTracker(x, spatial, image)
+    rows, stack, handles = [], [], []
+
+    def before(module, inputs):
+        row = LayerRow(names.get(id(module), "?") or type(module).__name__, type(module).__name__,
+                       len(stack) + 1, is_leaf=not any(True for _ in module.children()))
+        if stack:
+            stack[-1].children.append(row)
+        rows.append(row)
+        stack.append(row)
+
+    def after(module, inputs, output):
+        row = stack.pop()
+        outputs = output if isinstance(output, (tuple, list)) else (output,)
+        tensors = [t for t in outputs if isinstance(t, Tensor)]
+        row.output_shape = tuple(t.shape[1:] for t in tensors) if len(tensors) > 1 else \
+            (tensors[0].shape[1:] if tensors else ())
+        row.memory = sum(t.data.nbytes for t in tensors)
+        row.params = sum(p.size for p in module.parameters())
+        if row.is_leaf:
+            row.macs = _macs(module, inputs, tensors)
+            fields.leaf(module, inputs, tensors)
+        else:
+            row.macs = sum(child.macs for child in row.children)
+        if tensors and spatial:
+            row.receptive_field = fields.of(tensors[0])
+
+    for module in model.modules():
+        if module is not model:
+            handles.append(module.register_forward_pre_hook(before))
+            handles.append(module.register_forward_hook(after))
+    try:
+        model.train(mode == "train")
+        model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+        for m in model.modules():
+            object.__setattr__(m, "training", training[id(m)])
+
+    params = list(model.parameters())
+    leaves = [row for row in rows if row.is_leaf]
+    result = Summary(
+        rows=rows,
+        input_shape=input_shape,
+        total_params=sum(p.size for p in params),
+        trainable_params=sum(p.size for p in params if p.requires_grad),
+        total_macs=sum(row.macs for row in leaves),
+        param_memory=sum(p.data.nbytes for p in params),
+        activation_memory=sum(row.memory for row in leaves),
+        input_memory=x.data.nbytes,
+    )
+    if verbose:
+        print(result.table(max_depth))
+    return result
+
+
+def _macs(module, inputs, outputs) -> int:
+    """Multiply-accumulates of one call at batch 1 (conv and fully connected layers only)."""
+    if not outputs:
+        return 0
+    kind = type(module).__name__
+    out = outputs[0]
+    if isinstance(module, nn.Linear):
+        return (out.size // out.shape[0]) * module.in_features
+    weight = getattr(module, "weight", None)
+    if weight is None or not kind.startswith(("Conv", "LocallyConnected", "TiledConv")):
+        return 0
+    if kind.startswith("ConvTranspose"):
+        x = inputs[0]
+        per_input = weight.shape[1] * int(np.prod(weight.shape[2:]))  # Cout/groups * kernel area
+        return (x.size // x.shape[0]) * per_input
+    in_channels = module.in_channels // getattr(module, "groups", 1)
+    kernel = int(np.prod(_tuple(module.kernel_size, out.ndim - 2)))
+    return (out.size // out.shape[0]) * in_channels * kernel
+
+
+def _tuple(value, n: int) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+
+
+class _FieldTracker:
+    """Receptive field and jump of every tensor the forward pass produces, per spatial axis."""
+
+    def __init__(self, x: Tensor, spatial: int, image: tuple):
+        self.spatial, self.image = spatial, image
+        self.known = {id(x): (x, (1,) * spatial, (1,) * spatial)}
+
+    def of(self, t: Tensor):
+        return self._state(t)[0] if self.spatial else None
+
+    def _state(self, t: Tensor):
+        """(field, jump) of t; a tensor made by functional ops takes the largest of its sources."""
+        if id(t) in self.known:
+            return self.known[id(t)][1:]
+        sources, seen, stack = [], set(), [t]
+        while stack:
+            u = stack.pop()
+            if id(u) in self.known:
+                sources.append(self.known[id(u)][1:])
+                continue
+            if u._ctx is None or id(u) in seen:
+                continue
+            seen.add(id(u))
+            stack.extend(i for i in u._ctx.inputs if i is not None)
+        if not sources:
+            state = ((1,) * self.spatial, (1,) * self.spatial)
+        else:
+            state = (tuple(max(s[0][a] for s in sources) for a in range(self.spatial)),
+                     tuple(max(s[1][a] for s in sources) for a in range(self.spatial)))
+        self.known[id(t)] = (t,) + state
+        return state
+
+    def leaf(self, module, inputs, outputs) -> None:
+        if not self.spatial or not inputs or not isinstance(inputs[0], Tensor):
+            return
+        field_in, jump_in = self._state(inputs[0])
+        kind = type(module).__name__
+        if kind in _GLOBAL:
+            state = (self.image, jump_in)
+        elif hasattr(module, "kernel_size") and not kind.startswith("ConvTranspose"):
+            k = _tuple(module.kernel_size, self.spatial)
+            stride = getattr(module, "stride", None)
+            s = k if stride is None else _tuple(stride, self.spatial)
+            d = _tuple(getattr(module, "dilation", 1), self.spatial)
+            field_out = tuple(f + (k[a] - 1) * d[a] * jump_in[a] for a, f in enumerate(field_in))
+            state = (field_out, tuple(j * s[a] for a, j in enumerate(jump_in)))
+        else:
+            state = (field_in, jump_in)
+        for t in outputs:
+            self.known[id(t)] = (t,) + state
+
+
+def _shape_text(shape) -> str:
+    if shape and isinstance(shape[0], tuple):
+        return ", ".join(_shape_text(s) for s in shape)
+    return "x".join(str(n) for n in shape) if shape else "-"
+
+
+def _bytes_text(n: int) -> str:
+    return f"{n / 2 ** 20:.2f} MiB"
+
+
+def _rf_text(field) -> str:
+    if field is None:
+        return "-"
+    return str(field[0]) if len(set(field)) == 1 else "x".join(str(f) for f in field)

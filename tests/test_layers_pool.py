@@ -1,0 +1,303 @@
+"""Pooling and unpooling: forward against loops written from the definitions, gradient checks,
+PyTorch's shape rules, ties, the switches of max-unpooling, and bad input."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minicnn
+from minicnn import functional as F
+from minicnn import nn
+from minicnn.testing import assert_gradcheck, pool_configs
+
+MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+AVG_POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+ADAPTIVE_AVG = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
+ADAPTIVE_MAX = {1: F.adaptive_max_pool1d, 2: F.adaptive_max_pool2d, 3: F.adaptive_max_pool3d}
+
+
+# ---- independent references ----------------------------------------------------------------
+def out_size(L, k, s, p, d, ceil_mode):
+    """PyTorch's pooling output size, written out again for the test."""
+    exact = (L + 2 * p - d * (k - 1) - 1) / s
+    n = (math.ceil(exact) if ceil_mode else math.floor(exact)) + 1
+    if ceil_mode and (n - 1) * s >= L + p:
+        n -= 1
+    return n
+
+
+def window_positions(i, k, s, p, d):
+    return [i * s - p + j * d for j in range(k)]
+
+
+def reference_max_pool(x, kernel, stride, padding, dilation, ceil_mode):
+    """Loop over output positions; max over the window's in-range positions; also the flat
+    in-plane index of the FIRST maximum in scan order."""
+    nd = len(kernel)
+    spatial = x.shape[-nd:]
+    outs = [out_size(*a, ceil_mode) for a in zip(spatial, kernel, stride, padding, dilation)]
+    lead = x.shape[:-nd]
+    values = np.empty(lead + tuple(outs))
+    index = np.empty(lead + tuple(outs), np.int64)
+    for pos in itertools.product(*map(range, outs)):
+        axes = [[q for q in window_positions(i, *a) if 0 <= q < L]
+                for i, a, L in zip(pos, zip(kernel, stride, padding, dilation), spatial)]
+        cells = list(itertools.product(*axes))
+        if not cells:  # a dilated window can fall entirely in the padding: -inf, no index
+            values[(...,) + pos], index[(...,) + pos] = -np.inf, -1
+            continue
+        block = np.stack([x[(...,) + c] for c in cells], axis=-1)
+        first = block.argmax(axis=-1)
+        values[(...,) + pos] = block.max(axis=-1)
+        flat = np.array([np.ravel_multi_index(c, spatial) for c in cells])
+        index[(...,) + pos] = flat[first]
+    return values, index
+
+
+def reference_avg_pool(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor):
+    nd = len(kernel)
+    spatial = x.shape[-nd:]
+    outs = [out_size(*a, 1, ceil_mode) for a in zip(spatial, kernel, stride, padding)]
+    out = np.empty(x.shape[:-nd] + tuple(outs))
+    for pos in itertools.product(*map(range, outs)):
+        padded_count, axes = 1, []
+        for i, k, s, p, L in zip(pos, kernel, stride, padding, spatial):
+            window = window_positions(i, k, s, p, 1)
+            padded_count *= sum(-p <= q < L + p for q in window)
+            axes.append([q for q in window if 0 <= q < L])
+        cells = list(itertools.product(*axes))
+        total = sum(x[(...,) + c] for c in cells)
+        if divisor is None:
+            divisor_here = padded_count if count_include_pad else len(cells)
+        else:
+            divisor_here = divisor
+        out[(...,) + pos] = total / divisor_here
+    return out
+
+
+def reference_adaptive(x, outs, reduce):
+    nd = len(outs)
+    spatial = x.shape[-nd:]
+    out = np.empty(x.shape[:-nd] + tuple(outs))
+    for pos in itertools.product(*map(range, outs)):
+        region = tuple(slice(i * L // o, -(-(i + 1) * L // o)) for i, L, o in zip(pos, spatial, outs))
+        block = x[(...,) + region].reshape(x.shape[:-nd] + (-1,))
+        out[(...,) + pos] = reduce(block, axis=-1)
+    return out
+
+
+def distinct_values(shape, seed):
+    """Values at least 0.1 apart, so no window has a tie and finite differences stay smooth."""
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(shape))
+    return (rng.permutation(n) * 0.1 + rng.uniform(0, 0.01, n)).reshape(shape) - 0.05 * n
+
+
+# ---- max pooling ---------------------------------------------------------------------------
+@settings(max_examples=25)
+@given(nd=st.sampled_from([1, 2, 3]), data=st.data(), seed=st.integers(0, 2**16))
+def test_max_pool_matches_reference_and_gradcheck(nd, data, seed):
+    config = data.draw(pool_configs(nd, max_side=5 if nd < 3 else 3, max_dilation=2))
+    x = distinct_values(config["shape"], seed)
+    args = (config["kernel_size"], config["stride"], config["padding"], config["dilation"],
+            config["ceil_mode"])
+    out, index = MAX_POOL[nd](minicnn.tensor(x), *args, return_indices=True)
+    expected, expected_index = reference_max_pool(x, *args)
+    np.testing.assert_allclose(out.data, expected, rtol=0, atol=0)
+    np.testing.assert_array_equal(index.data, expected_index)
+    if np.isfinite(expected).all():  # finite differences of -inf outputs are meaningless
+        t = minicnn.tensor(x, requires_grad=True)
+        assert_gradcheck(lambda a: MAX_POOL[nd](a, *args), [t])
+
+
+def test_max_pool2d_hand_example():
+    x = np.array([[1., 2., 5., 0.],
+                  [3., 4., 1., 1.],
+                  [0., 0., 2., 9.],
+                  [7., 0., 3., 1.]])[None, None]
+    out, index = F.max_pool2d(minicnn.tensor(x), 2, return_indices=True)
+    np.testing.assert_array_equal(out.data[0, 0], [[4., 5.], [7., 9.]])
+    np.testing.assert_array_equal(index.data[0, 0], [[5, 2], [12, 11]])  # h * W + w
+
+
+def test_overlapping_pooling_alexnet_sizes():
+    x = minicnn.tensor(np.zeros((1, 96, 55, 55), np.float32))
+    assert nn.MaxPool2d(3, 2)(x).shape == (1, 96, 27, 27)
+    assert nn.MaxPool2d(3, 2)(minicnn.tensor(np.zeros((1, 256, 27, 27), np.float32))).shape == \
+        (1, 256, 13, 13)
+
+
+def test_ceil_mode_drops_a_window_starting_in_the_right_padding():
+    # L=3, k=2, s=2, p=1: ceil((3+2-1-1)/2)+1 = 3, but window 2 would start at 3 = L, inside the
+    # right padding, so PyTorch keeps 2 windows.
+    assert F.pool.pool_output_size(3, 2, 2, 1, 1, True) == 2
+    x = minicnn.tensor(np.arange(3.0)[None, None])
+    np.testing.assert_array_equal(F.max_pool1d(x, 2, 2, 1, ceil_mode=True).data[0, 0], [0., 2.])
+    # ceil_mode adds a partial window when it starts inside the input: L=5, k=2, s=2
+    y = F.max_pool1d(minicnn.tensor(np.arange(5.0)[None, None]), 2, ceil_mode=True)
+    np.testing.assert_array_equal(y.data[0, 0], [1., 3., 4.])
+
+
+def test_max_pool_tie_routes_gradient_to_one_element():
+    x = minicnn.tensor(np.ones((1, 1, 4, 4)), requires_grad=True)
+    out = F.max_pool2d(x, 2)
+    out.sum().backward()
+    grad = x.grad.data[0, 0]
+    # each 2x2 window sends its 1 to its first element only
+    np.testing.assert_array_equal(grad, [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]])
+    # overlapping windows with a tie: still one element per window
+    x = minicnn.tensor(np.ones((1, 1, 1, 5)), requires_grad=True)
+    F.max_pool2d(x, (1, 3), (1, 1)).sum().backward()
+    np.testing.assert_array_equal(x.grad.data.ravel(), [1, 1, 1, 0, 0])
+
+
+def test_max_pool_propagates_nan():
+    x = np.array([[[1.0, np.nan, 0.5, 2.0]]])
+    out = F.max_pool1d(minicnn.tensor(x), 2)
+    assert np.isnan(out.data[0, 0, 0]) and out.data[0, 0, 1] == 2.0
+
+
+def test_max_pool_unbatched_and_float32():
+    x = np.random.default_rng(0).standard_normal((3, 6, 6)).astype(np.float32)
+    out = F.max_pool2d(minicnn.tensor(x), 2)
+    assert out.dtype == np.float32 and out.shape == (3, 3, 3)
+    np.testing.assert_array_equal(out.data, x.reshape(3, 3, 2, 3, 2).max(axis=(2, 4)))
+
+
+# ---- average pooling -----------------------------------------------------------------------
+@settings(max_examples=25)
+@given(nd=st.sampled_from([1, 2, 3]), data=st.data(), seed=st.integers(0, 2**16),
+       count_include_pad=st.booleans(), divisor=st.sampled_from([None, None, 2, 5]))
+def test_avg_pool_matches_reference_and_gradcheck(nd, data, seed, count_include_pad, divisor):
+    config = data.draw(pool_configs(nd, max_side=5 if nd < 3 else 3))
+    x = np.random.default_rng(seed).standard_normal(config["shape"])
+    args = (config["kernel_size"], config["stride"], config["padding"], config["ceil_mode"],
+            count_include_pad, divisor)
+    out = AVG_POOL[nd](minicnn.tensor(x), *args)
+    np.testing.assert_allclose(out.data, reference_avg_pool(x, *args), rtol=1e-12, atol=1e-12)
+    assert_gradcheck(lambda a: AVG_POOL[nd](a, *args), [minicnn.tensor(x, requires_grad=True)])
+
+
+def test_avg_pool2d_hand_example_padding_divisors():
+    x = minicnn.tensor(np.arange(1.0, 5.0).reshape(1, 1, 2, 2))  # [[1, 2], [3, 4]]
+    # 3x3 window, padding 1, stride 2: one window covering the whole input (sum 10)
+    assert F.avg_pool2d(x, 3, 2, 1).data.item() == pytest.approx(10 / 9)
+    assert F.avg_pool2d(x, 3, 2, 1, count_include_pad=False).data.item() == pytest.approx(10 / 4)
+    assert F.avg_pool2d(x, 3, 2, 1, divisor_override=2).data.item() == pytest.approx(5.0)
+
+
+def test_avg_pool_ceil_mode_window_past_padding_counts_only_to_the_padding():
+    # L=4, k=3, s=2, p=1, ceil_mode: windows start at -1, 1, 3; the last covers 3, 4(pad), 5
+    # (beyond the padded input): PyTorch divides by 2 (positions 3 and 4), not 3.
+    x = minicnn.tensor(np.array([[[1.0, 2.0, 3.0, 4.0]]]))
+    out = F.avg_pool1d(x, 3, 2, 1, ceil_mode=True)
+    np.testing.assert_allclose(out.data[0, 0], [3 / 3, 9 / 3, 4 / 2])
+
+
+# ---- adaptive and global pooling -----------------------------------------------------------
+@settings(max_examples=20)
+@given(nd=st.sampled_from([1, 2, 3]), data=st.data(), seed=st.integers(0, 2**16))
+def test_adaptive_pools_match_reference_and_gradcheck(nd, data, seed):
+    spatial = data.draw(st.tuples(*[st.integers(1, 6 if nd < 3 else 4)] * nd))
+    outs = tuple(data.draw(st.integers(1, L + 1)) for L in spatial)  # may exceed the input
+    shape = (2, 2) + spatial
+    x = distinct_values(shape, seed)
+    avg = ADAPTIVE_AVG[nd](minicnn.tensor(x), outs)
+    np.testing.assert_allclose(avg.data, reference_adaptive(x, outs, np.mean), rtol=1e-12)
+    top = ADAPTIVE_MAX[nd](minicnn.tensor(x), outs)
+    np.testing.assert_array_equal(top.data, reference_adaptive(x, outs, np.max))
+    t = minicnn.tensor(x, requires_grad=True)
+    assert_gradcheck(lambda a: (ADAPTIVE_AVG[nd](a, outs), ADAPTIVE_MAX[nd](a, outs)), [t])
+
+
+def test_global_average_pooling():
+    x = np.random.default_rng(1).standard_normal((2, 3, 4, 5))
+    expected = x.mean(axis=(2, 3))
+    np.testing.assert_allclose(F.global_avg_pool2d(minicnn.tensor(x)).data, expected)
+    np.testing.assert_allclose(nn.GlobalAvgPool2d()(minicnn.tensor(x)).data, expected)
+    np.testing.assert_allclose(nn.AdaptiveAvgPool2d(1)(minicnn.tensor(x)).data[..., 0, 0], expected)
+    np.testing.assert_allclose(nn.AdaptiveAvgPool2d((None, 1))(minicnn.tensor(x)).data[..., 0],
+                               x.mean(axis=3))
+
+
+# ---- max-unpooling -------------------------------------------------------------------------
+def test_unpool_puts_each_value_at_its_argmax():
+    x = distinct_values((2, 3, 6, 6), 7)
+    pooled, index = F.max_pool2d(minicnn.tensor(x), 2, return_indices=True)
+    restored = F.max_unpool2d(pooled, index, 2).data
+    for n, c, i, j in itertools.product(range(2), range(3), range(3), range(3)):
+        window = x[n, c, 2 * i:2 * i + 2, 2 * j:2 * j + 2]
+        a, b = np.unravel_index(window.argmax(), (2, 2))
+        assert restored[n, c, 2 * i + a, 2 * j + b] == window.max()
+    assert np.count_nonzero(restored) == pooled.size  # everything else is zero
+
+
+@settings(max_examples=20)
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_pool_unpool_pool_is_stable(data, seed):
+    """For non-negative input (post-ReLU, as in the deconvnet) pooling the unpooled map gives
+    back the same maxima at the same switches: the zeros unpooling adds never win."""
+    config = data.draw(pool_configs(2, max_side=6))
+    x = np.abs(distinct_values(config["shape"], seed)) + 1.0
+    args = (config["kernel_size"], config["stride"], config["padding"])
+    pooled, index = F.max_pool2d(minicnn.tensor(x), *args, ceil_mode=config["ceil_mode"],
+                                 return_indices=True)
+    restored = F.max_unpool2d(pooled, index, *args, output_size=x.shape[-2:])
+    again, again_index = F.max_pool2d(restored, *args, ceil_mode=config["ceil_mode"],
+                                      return_indices=True)
+    np.testing.assert_array_equal(again.data, pooled.data)
+    np.testing.assert_array_equal(again_index.data, index.data)
+
+
+@settings(max_examples=15)
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_unpool_gradcheck(data, seed):
+    config = data.draw(pool_configs(2, max_side=5))
+    x = distinct_values(config["shape"], seed)
+    args = (config["kernel_size"], config["stride"], config["padding"])
+    _, index = F.max_pool2d(minicnn.tensor(x), *args, ceil_mode=config["ceil_mode"],
+                            return_indices=True)
+    values = np.random.default_rng(seed).standard_normal(index.shape)
+    t = minicnn.tensor(values, requires_grad=True)
+    assert_gradcheck(lambda v: F.max_unpool2d(v, index, *args, output_size=x.shape[-2:]), [t])
+
+
+def test_unpool_modules_and_1d_3d():
+    x = distinct_values((1, 2, 4, 4, 4), 3)
+    pooled, index = nn.MaxPool3d(2, return_indices=True)(minicnn.tensor(x))
+    restored = nn.MaxUnpool3d(2)(pooled, index)
+    assert restored.shape == x.shape
+    np.testing.assert_array_equal(np.sort(restored.data[restored.data != 0]),
+                                  np.sort(pooled.data.ravel()))
+    y = distinct_values((1, 1, 5), 4)
+    pooled, index = F.max_pool1d(minicnn.tensor(y), 2, return_indices=True)
+    np.testing.assert_array_equal(F.max_unpool1d(pooled, index, 2, output_size=(5,)).data.ravel()[
+        index.data.ravel()], pooled.data.ravel())
+
+
+# ---- bad input -----------------------------------------------------------------------------
+@pytest.mark.parametrize("call, message", [
+    (lambda x: F.max_pool2d(x, 3, padding=2), "padding .* at most half the kernel"),
+    (lambda x: F.avg_pool2d(x, 2, padding=(0, 2)), "at most half the kernel"),
+    (lambda x: F.max_pool2d(x, 7), "max_pool2d: window .* larger than the padded input"),
+    (lambda x: F.max_pool2d(x, 3, dilation=3), "larger than the padded input"),
+    (lambda x: F.avg_pool2d(x, 2, stride=0), "avg_pool2d: stride must be >= 1"),
+    (lambda x: F.max_pool2d(x, (2, 2, 2)), "tuple of 2 ints"),
+    (lambda x: F.max_pool2d(x[0, 0], 2), "max_pool2d: expected a 4-D input"),
+    (lambda x: F.avg_pool2d(x, 2, divisor_override=0), "divisor_override"),
+    (lambda x: F.adaptive_avg_pool2d(x, 0), "output_size must hold positive"),
+    (lambda x: F.max_unpool2d(x, np.full(x.shape, 100), 2), "max_unpool2d: indices .* outside"),
+    (lambda x: F.max_unpool2d(x, np.zeros((1, 1)), 2), "indices have shape"),
+])
+def test_bad_input_names_the_op(call, message):
+    x = minicnn.tensor(np.zeros((1, 2, 5, 5)))
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(x)
+
+
+def test_integer_input_is_a_type_error():
+    with pytest.raises(TypeError, match="max_pool2d: expected a floating-point input"):
+        F.max_pool2d(minicnn.tensor(np.zeros((1, 1, 4, 4), np.int64)), 2)
