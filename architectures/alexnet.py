@@ -30,7 +30,15 @@ def _classifier_layers(in_features, hidden, generator):
         drop7=nn.Dropout(0.5, generator=generator))
 
 
-def alexnet(*, num_classes=1000, groups=1, width=1.0, input_size=227, generator=None):
+def _normalise_and_pool(index, lrn, lrn_after_pool):
+    """AlexNet's LRN and overlapping 3x3/2 max-pool after conv1 and conv2, in either order."""
+    norm = (f"norm{index}", nn.LocalResponseNorm(**lrn))
+    pool = (f"pool{index}", nn.MaxPool2d(3, 2))
+    return OrderedDict([pool, norm] if lrn_after_pool else [norm, pool])
+
+
+def alexnet(*, num_classes=1000, groups=1, width=1.0, input_size=227, lrn_after_pool=False,
+            generator=None):
     """AlexNet: (N, 3, H, W) -> (N, num_classes); features(x) is fc7's output (N, 4096 * width).
 
     groups=2 is the paper's two-GPU split: conv2, conv4 and conv5 only see the half of the
@@ -39,6 +47,9 @@ def alexnet(*, num_classes=1000, groups=1, width=1.0, input_size=227, generator=
     convention), beta=0.75. Initialisation as section 5: weights N(0, 0.01^2), biases 1 in
     conv2, conv4, conv5 and the hidden FC layers, 0 elsewhere.
     width scales every hidden width (channels and the FC units), for reduced copies.
+    lrn_after_pool=True swaps each LRN with the max-pool after it (conv, ReLU, pool, LRN): the
+    order of CaffeNet and of the cost table in the notes, which normalises 4x fewer positions.
+    The paper (section 3.5) normalises before pooling, the default.
     """
     check_width("alexnet", width)
     if groups not in (1, 2):
@@ -58,10 +69,10 @@ def alexnet(*, num_classes=1000, groups=1, width=1.0, input_size=227, generator=
 
     lrn = dict(size=5, alpha=5e-4, beta=0.75, k=2.0)
     body = nn.Sequential(OrderedDict(
-        conv1=conv(3, c[0], 11, stride=4), relu1=nn.ReLU(), norm1=nn.LocalResponseNorm(**lrn),
-        pool1=nn.MaxPool2d(3, 2),
+        conv1=conv(3, c[0], 11, stride=4), relu1=nn.ReLU(),
+        **_normalise_and_pool(1, lrn, lrn_after_pool),
         conv2=conv(c[0], c[1], 5, padding=2, g=groups), relu2=nn.ReLU(),
-        norm2=nn.LocalResponseNorm(**lrn), pool2=nn.MaxPool2d(3, 2),
+        **_normalise_and_pool(2, lrn, lrn_after_pool),
         conv3=conv(c[1], c[2], 3, padding=1), relu3=nn.ReLU(),
         conv4=conv(c[2], c[3], 3, padding=1, g=groups), relu4=nn.ReLU(),
         conv5=conv(c[3], c[4], 3, padding=1, g=groups), relu5=nn.ReLU(),

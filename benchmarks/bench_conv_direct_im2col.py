@@ -1,20 +1,38 @@
 """Direct loops against im2col + GEMM on layers from the classic networks, forward and backward.
 
-    python benchmarks/bench_conv_direct_im2col.py [--batch 2] [--repeats 5]
+    python benchmarks/bench_conv_direct_im2col.py [--batch 2] [--repeats 5] [--threads 1]
 
 Times each algorithm of minicnn.kernels on the same float32 arrays (best of `repeats` runs, after
 one warm-up run that also compiles the Numba kernels) and prints the milliseconds and the ratio
 direct / im2col (above 1: im2col is faster). "backward" is the data gradient plus the weight
 gradient. Layer shapes are the papers'; the VGG layer's image is cropped to keep the run short.
+--threads limits both Numba's and OpenBLAS's thread pools (they must be sized before NumPy and
+Numba are imported), which makes the comparison steadier on a busy machine.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
-import numpy as np
 
-from minicnn.kernels import ALGORITHMS, ConvGeometry
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="threads for Numba and BLAS (default: all)")
+    return parser.parse_args(argv)
+
+
+ARGS = parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+if ARGS.threads is not None:
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[variable] = str(ARGS.threads)
+
+import numpy as np  # noqa: E402  (after the thread counts are set)
+
+from minicnn.kernels import ALGORITHMS, ConvGeometry  # noqa: E402
 
 # name, (Cin, H, W), (Cout, k), stride, padding
 LAYERS = [
@@ -42,13 +60,11 @@ def measure(algorithm, x, w, grad_y, geometry, repeats):
     return forward, backward
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args(argv)
+def main(args) -> None:
     rng = np.random.default_rng(0)
-    print(f"float32, batch {args.batch}, best of {args.repeats}; ratio = direct time / im2col time")
+    threads = "all" if args.threads is None else args.threads
+    print(f"float32, batch {args.batch}, best of {args.repeats}, threads: {threads}; "
+          "ratio = direct time / im2col time")
     header = f"{'layer':42s} {'GMAC':>6s} | {'fwd direct':>10s} {'fwd im2col':>10s} {'ratio':>6s} | " \
              f"{'bwd direct':>10s} {'bwd im2col':>10s} {'ratio':>6s}"
     print(header)
@@ -68,4 +84,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(ARGS)

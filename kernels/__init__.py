@@ -8,15 +8,23 @@ implements); a new one registers itself below.
 import os
 
 # Numba's parallel loops run on OpenMP threads, which by default spin for a while after each loop,
-# and im2col's GEMMs run on OpenBLAS's threads right after: on a small machine the spinning threads
-# starve BLAS (measured on 2 cores: a ResNet 1x1 layer's forward took 32 ms instead of 2.7 ms).
-# Sleeping at once avoids it. It must be set before the OpenMP runtime starts; a value the user
-# set wins.
+# competing for the cores with whatever runs next (OpenBLAS's GEMM threads, the next kernel, other
+# processes). Measured on 2 busy cores: every parallel call of a LeNet-sized kernel took 8 ms
+# instead of 0.4 ms. Sleeping at once avoids it. It must be set before the OpenMP runtime starts
+# (at the first parallel kernel call); a value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 from . import direct, im2col  # noqa: E402
-from .registry import (ALGORITHMS, ConvAlgorithm, ConvGeometry, choose_algorithm, get_algorithm,
+from . import winograd  # noqa: E402
+from . import fft, separable  # noqa: E402
+from .registry import (ALGORITHMS, ConvAlgorithm, ConvGeometry, choose_algorithm, eligible_algorithms,
+                       get_algorithm,
                        output_length, register_algorithm)
 
 register_algorithm(direct.ALGORITHM)
 register_algorithm(im2col.ALGORITHM)
+register_algorithm(winograd.F2X3_ALGORITHM)
+register_algorithm(winograd.F4X3_ALGORITHM)
+register_algorithm(fft.ALGORITHM)
+register_algorithm(separable.SEPARABLE)
+register_algorithm(separable.DEPTHWISE)

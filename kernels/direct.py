@@ -152,5 +152,5 @@ ALGORITHM = ConvAlgorithm(
     name="direct",
     capabilities="any stride, padding, dilation and groups, 1-D/2-D/3-D, float32 and float64",
     forward=forward, backward_data=backward_data, backward_weight=backward_weight,
-    supports=supports_any_geometry,
+    supports=supports_any_geometry, workspace=lambda geometry: 0,  # loops only, no extra buffer
 )

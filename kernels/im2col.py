@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .registry import ConvAlgorithm, supports_any_geometry
+from .registry import ConvAlgorithm, im2col_bytes, supports_any_geometry
 
 
 @njit(parallel=True, cache=True)
@@ -135,5 +135,5 @@ ALGORITHM = ConvAlgorithm(
     name="im2col",
     capabilities="any stride, padding, dilation and groups, 1-D/2-D/3-D, float32 and float64",
     forward=forward, backward_data=backward_data, backward_weight=backward_weight,
-    supports=supports_any_geometry,
+    supports=supports_any_geometry, workspace=im2col_bytes,
 )

@@ -80,6 +80,10 @@ class ConvAlgorithm:
     backward_data: Callable
     backward_weight: Callable
     supports: Callable
+    workspace: Callable = None  # geometry -> bytes of extra memory, where the algorithm reports it
+    # What the weights themselves must satisfy, beyond the geometry (e.g. "rank-1 kernels"); such
+    # an algorithm is only run when asked for by name, and refuses other weights at run time.
+    weight_requirement: str = None
 
 
 ALGORITHMS: dict = {}
@@ -108,6 +112,12 @@ def im2col_bytes(geometry: ConvGeometry) -> int:
     taps = int(np.prod(geometry.kernel_size))
     positions = int(np.prod(geometry.output_spatial))
     return c * taps * n * positions * geometry.dtype.itemsize
+
+
+def eligible_algorithms(geometry: ConvGeometry) -> list:
+    """Names of the registered algorithms that can run `geometry` whatever the weights are."""
+    return [name for name, a in sorted(ALGORITHMS.items())
+            if a.weight_requirement is None and a.supports(geometry) is None]
 
 
 def choose_algorithm(geometry: ConvGeometry) -> ConvAlgorithm:

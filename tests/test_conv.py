@@ -16,7 +16,7 @@ import minicnn as mc
 from minicnn import functional as F
 from minicnn.functional.conv import Conv, conv_geometry
 from minicnn.gradcheck import GradcheckError
-from minicnn.kernels import ALGORITHMS, get_algorithm
+from minicnn.kernels import ALGORITHMS, eligible_algorithms, get_algorithm
 from minicnn.testing import assert_gradcheck, conv_configs
 
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -98,12 +98,16 @@ def random_inputs(config, seed=0):
     return x, w, b
 
 
+def supporting_algorithms(x, w, stride=1, padding=0, dilation=1, groups=1):
+    """The registered algorithms that support this convolution (the later ones may not)."""
+    geometry = conv_geometry("test", x, w, None, stride, padding, dilation, groups, np.ndim(x) - 2)
+    return eligible_algorithms(geometry)
+
+
 def algorithms_for(config):
     """Every registered algorithm that supports this configuration, and "auto"."""
     x, w, _ = random_inputs(config)
-    geometry = conv_geometry("test", x, w, None, config.stride, config.padding, config.dilation,
-                             config.groups, config.spatial_dims)
-    return ["auto"] + [name for name, a in ALGORITHMS.items() if a.supports(geometry) is None]
+    return ["auto"] + supporting_algorithms(x, w, **config.kwargs())
 
 
 # ---- every algorithm agrees with the reference, forward and backward -------------------------------
@@ -178,14 +182,14 @@ def test_asymmetric_padding_follows_the_formula():
 
 
 # ---- finite differences ----------------------------------------------------------------------------
-@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
-@settings(max_examples=8)
-@given(config=conv_configs(spatial_dims=(1, 2, 3), max_batch=2, max_channels_per_group=2, max_extra_size=1,
-                           dtypes=(np.float64,)))
-def test_conv_gradcheck(algorithm, config):
+@settings(max_examples=12)
+@given(conv_configs(spatial_dims=(1, 2, 3), max_batch=2, max_channels_per_group=2, max_extra_size=1,
+                    dtypes=(np.float64,)))
+def test_conv_gradcheck(config):
     x, w, b = (mc.tensor(a, requires_grad=True) for a in random_inputs(config))
     conv = CONV[config.spatial_dims]
-    assert_gradcheck(lambda x, w, b: conv(x, w, b, **config.kwargs(), algorithm=algorithm), [x, w, b])
+    for algorithm in algorithms_for(config)[1:]:
+        assert_gradcheck(lambda x, w, b: conv(x, w, b, **config.kwargs(), algorithm=algorithm), [x, w, b])
 
 
 class ConvWithFlippedWeightGradient(Conv):
@@ -198,7 +202,7 @@ class ConvWithFlippedWeightGradient(Conv):
         return grad_x, grad_w[..., ::-1, ::-1].copy(), grad_b, None, None
 
 
-@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+@pytest.mark.parametrize("algorithm", ["direct", "im2col"])
 def test_gradcheck_catches_a_wrong_conv_backward(algorithm):
     rng = np.random.default_rng(0)
     x = mc.tensor(rng.standard_normal((2, 2, 5, 5)), requires_grad=True)
@@ -234,7 +238,8 @@ def test_nan_and_inf_propagate_only_to_the_outputs_that_see_them(algorithm, bad)
 def test_auto_chooses_a_registered_algorithm_and_matches_the_others():
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, 3, 8, 8)), rng.standard_normal((4, 3, 3, 3))
-    results = [F.conv2d(x, w, padding=1, algorithm=name).data for name in ["auto"] + sorted(ALGORITHMS)]
+    names = ["auto"] + supporting_algorithms(x, w, padding=1)
+    results = [F.conv2d(x, w, padding=1, algorithm=name).data for name in names]
     for other in results[1:]:
         np.testing.assert_allclose(results[0], other, rtol=1e-12, atol=1e-12)
 
@@ -255,7 +260,7 @@ def test_gradient_flows_through_a_stack_of_convolutions():
                      [x, w1, w2])
 
 
-@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+@pytest.mark.parametrize("algorithm", ["direct", "im2col"])
 def test_empty_batch_strided_and_read_only_inputs(algorithm):
     rng = np.random.default_rng(0)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)

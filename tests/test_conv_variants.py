@@ -13,7 +13,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 import minicnn as mc
 from minicnn import functional as F
 from minicnn import nn
-from minicnn.kernels import ALGORITHMS
+from minicnn.functional.conv import conv_geometry
+from minicnn.kernels import ALGORITHMS, eligible_algorithms
 from minicnn.testing import assert_gradcheck, conv_configs
 
 EXPLICIT_PADDING = ("int", "tuple", "pairs")
@@ -58,7 +59,8 @@ def transpose_arguments(config):
 def test_conv_transpose_is_the_adjoint_of_conv(config):
     """<conv(x), y> = <x, conv_transpose(y)>, for every algorithm."""
     x, w = random(config.input_shape, 0), random(config.weight_shape, 1)
-    for algorithm in sorted(ALGORITHMS):
+    geometry = conv_geometry("test", x, w, None, config.stride, config.padding, config.dilation, config.groups, 2)
+    for algorithm in eligible_algorithms(geometry):
         conv_x = F.conv2d(x, w, **config.kwargs(), algorithm=algorithm).data
         y = random(conv_x.shape, 2)
         transposed = F.conv_transpose2d(y, w, **transpose_arguments(config), algorithm=algorithm).data
@@ -80,7 +82,7 @@ def test_conv_transpose_upsamples_by_scattering_the_kernel():
     np.testing.assert_array_equal(y[0, 0], np.kron(x[0, 0], np.ones((2, 2))))
 
 
-@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+@pytest.mark.parametrize("algorithm", ["direct", "im2col"])
 @settings(max_examples=6)
 @given(config=conv_configs(spatial_dims=2, max_channels_per_group=2, max_extra_size=1,
                            padding_forms=EXPLICIT_PADDING, dtypes=(np.float64,)))

@@ -154,3 +154,66 @@ def test_bad_arguments():
         mc.summary(nn.Linear(3, 3), (0, 3))
     with pytest.raises(ValueError, match="mode must be"):
         mc.summary(nn.Linear(3, 3), (3,), mode="test")
+
+
+# ---- the zoo's models against published figures ------------------------------------------------
+from minicnn.architectures import build  # noqa: E402
+
+ZOO_ALEXNET_NAMES = {0: "body.conv1", 2: "body.pool1", 3: "body.norm1", 4: "body.conv2", 6: "body.pool2",
+                     7: "body.norm2", 8: "body.conv3", 10: "body.conv4", 12: "body.conv5", 14: "body.pool5",
+                     15: "body.flatten", 17: "body.fc6", 20: "body.fc7", 22: "head"}
+
+
+@pytest.fixture(scope="module")
+def zoo_alexnet_summary():
+    return mc.summary(build("alexnet", lrn_after_pool=True), (3, 227, 227), verbose=False)
+
+
+@pytest.mark.parametrize("index, shape, params, macs", NOTES_ALEXNET)
+def test_zoo_alexnet_reproduces_the_notes_table(zoo_alexnet_summary, index, shape, params, macs):
+    row = zoo_alexnet_summary.layer(ZOO_ALEXNET_NAMES[index])
+    assert (row.output_shape, row.params, row.macs) == (shape, params, macs)
+    assert row.memory == int(np.prod(shape)) * 4
+
+
+def test_zoo_alexnet_totals(zoo_alexnet_summary):
+    assert zoo_alexnet_summary.total_params == 62_378_344
+    assert zoo_alexnet_summary.total_macs == 1_135_256_096
+
+
+def test_paper_order_alexnet_normalises_before_pooling():
+    s = mc.summary(build("alexnet"), (3, 227, 227), verbose=False)
+    assert s.layer("body.norm1").output_shape == (96, 55, 55)
+    assert s.layer("body.norm2").output_shape == (256, 27, 27)
+    assert (s.total_params, s.total_macs) == (62_378_344, 1_135_256_096)
+
+
+def test_lenet5_macs():
+    # C1 28*28*6*25 + C3 10*10*16*150 + C5 120*400 + F6 84*120 + output 10*84
+    s = mc.summary(build("lenet5"), (1, 32, 32), verbose=False)
+    assert s.total_macs == 416_520 == 117_600 + 240_000 + 48_000 + 10_080 + 840
+    assert s.total_params == 61_706
+
+
+def test_resnet50_gmacs():
+    s = mc.summary(build("resnet50"), (3, 224, 224), verbose=False)
+    assert round(s.total_macs / 1e9, 3) == 4.089
+    assert s.total_params == 25_557_032
+
+
+@pytest.mark.slow
+def test_vgg16_gmacs():
+    s = mc.summary(build("vgg16"), (3, 224, 224), verbose=False)
+    assert round(s.total_macs / 1e9, 3) == 15.470
+    assert s.total_params == 138_357_544
+
+
+@pytest.mark.parametrize("name, shape", [("googlenet", (3, 224, 224)), ("densenet_bc_cifar", (3, 32, 32))])
+def test_branching_models_show_nesting(name, shape):
+    model = build(name)
+    s = mc.summary(model, shape, verbose=False)
+    assert s.total_params == sum(p.size for p in model.parameters())
+    assert max(row.depth for row in s.rows) >= 3
+    assert sum(row.macs for row in s.leaves()) == s.total_macs
+    top = [row for row in s.rows if row.depth == 1]
+    assert sum(row.params for row in top) == s.total_params  # nested rows add up

@@ -17,5 +17,6 @@ from .pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d
                    avg_pool2d, avg_pool3d, global_avg_pool2d, max_pool1d, max_pool2d, max_pool3d,
                    max_unpool1d, max_unpool2d, max_unpool3d)
 from .reduction import max, mean, min, sum
+from .separable import depthwise_separable_conv2d, low_rank_conv2d, separable_conv2d
 from .shape import (cat, flatten, getitem, pad, permute, reshape, split, squeeze, stack,
                     transpose, unsqueeze, where)

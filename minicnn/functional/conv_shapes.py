@@ -107,6 +107,7 @@ def common_float_dtype(op: str, **named) -> np.dtype:
 
 
 def check_rank(op: str, name: str, shape: tuple, rank: int, layout: str) -> None:
+    """A ValueError unless `shape` has `rank` axes, none empty but the batch axis."""
     if len(shape) != rank:
         raise ValueError(f"{op}: {name} must be {rank}-D {layout}, got shape {tuple(shape)}")
     if any(n <= 0 for n in shape[1:]):
