@@ -3,7 +3,8 @@
 Kernels work on NumPy arrays and know nothing of Tensors or autograd.
 
 The convolution algorithms are listed in `ALGORITHMS` (see registry.py for the interface each one
-implements); a new one registers itself below.
+implements; a new one registers below). algorithm="auto" follows `heuristic_choice`, or, after
+`autotune(True)`, times the eligible algorithms on the first call of each shape.
 """
 import os
 
@@ -14,17 +15,11 @@ import os
 # (at the first parallel kernel call); a value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
-from . import direct, im2col  # noqa: E402
-from . import winograd  # noqa: E402
-from . import fft, separable  # noqa: E402
-from .registry import (ALGORITHMS, ConvAlgorithm, ConvGeometry, choose_algorithm, eligible_algorithms,
-                       get_algorithm,
+from . import direct, fft, gemm, im2col, separable, winograd  # noqa: E402
+from .registry import (ALGORITHMS, ConvAlgorithm, ConvGeometry, autotune, autotune_cache,  # noqa: E402
+                       choose_algorithm, eligible_algorithms, get_algorithm, heuristic_choice,
                        output_length, register_algorithm)
 
-register_algorithm(direct.ALGORITHM)
-register_algorithm(im2col.ALGORITHM)
-register_algorithm(winograd.F2X3_ALGORITHM)
-register_algorithm(winograd.F4X3_ALGORITHM)
-register_algorithm(fft.ALGORITHM)
-register_algorithm(separable.SEPARABLE)
-register_algorithm(separable.DEPTHWISE)
+for _algorithm in (direct.ALGORITHM, im2col.ALGORITHM, gemm.ALGORITHM, winograd.F2X3_ALGORITHM,
+                   winograd.F4X3_ALGORITHM, fft.ALGORITHM, separable.SEPARABLE, separable.DEPTHWISE):
+    register_algorithm(_algorithm)

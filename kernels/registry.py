@@ -16,6 +16,7 @@ Register a new one with `register_algorithm`; `choose_algorithm` is what algorit
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Callable
 
 import numpy as np
@@ -120,12 +121,111 @@ def eligible_algorithms(geometry: ConvGeometry) -> list:
             if a.weight_requirement is None and a.supports(geometry) is None]
 
 
+# Thresholds of the "auto" heuristic, set from `python -m minicnn.bench` runs (README).
+FEW_CHANNELS_PER_GROUP = 8     # grouped layers this thin do too little work per GEMM for im2col
+WINOGRAD_MIN_CHANNELS = 16     # below this the transforms cost more than the saved multiplies
+WINOGRAD_F4_MIN_OUTPUT = 8     # F(4x4,3x3) wastes most of a 6x6 tile on smaller maps
+FFT_MIN_TAPS = 25              # 5x5 and larger: the spectra pay off
+FFT_MIN_CHANNELS = 32          # the per-frequency GEMMs need channels to be efficient
+
+
+def heuristic_choice(geometry: ConvGeometry) -> str:
+    """The name algorithm="auto" runs for `geometry`, by these rules, first match wins:
+
+    1. 1x1 kernel, no padding                                   -> "gemm" (a plain matrix product)
+    2. depthwise (groups == C == Cout), 1-D or 2-D              -> "depthwise"
+    3. grouped with at most 8 input channels per group          -> "direct"
+    4. 3x3, stride 1, dilation 1, 2-D, >= 16 channels per group -> "winograd_f4x3", or
+                                                                   "winograd_f2x3" if the output is
+                                                                   smaller than 8 on a side
+    5. stride 1, >= 25 taps, >= 32 channels per group each way  -> "fft"
+    6. otherwise                                                -> "im2col", or "direct" if its
+                                                                   column matrix would exceed
+                                                                   IM2COL_MEMORY_LIMIT
+    A rule whose algorithm is not registered or refuses the geometry passes to the next.
+    """
+    n, c = geometry.input_shape[:2]
+    k, groups = geometry.weight_shape[0], geometry.groups
+    c_group, k_group = c // groups, k // groups
+    taps = int(np.prod(geometry.kernel_size))
+    unit = (1, 1, 1)
+    candidates = []
+    if taps == 1:
+        candidates.append("gemm")
+    if groups == c == k:
+        candidates.append("depthwise")
+    if groups > 1 and c_group <= FEW_CHANNELS_PER_GROUP:
+        candidates.append("direct")
+    if (geometry.kernel_size == (1, 3, 3) and geometry.stride == unit and geometry.dilation == unit
+            and min(c_group, k_group) >= WINOGRAD_MIN_CHANNELS):
+        small = min(geometry.output_spatial[1:]) < WINOGRAD_F4_MIN_OUTPUT
+        candidates.append("winograd_f2x3" if small else "winograd_f4x3")
+    if geometry.stride == unit and taps >= FFT_MIN_TAPS and min(c_group, k_group) >= FFT_MIN_CHANNELS:
+        candidates.append("fft")
+    if im2col_bytes(geometry) <= IM2COL_MEMORY_LIMIT:
+        candidates.append("im2col")
+    candidates.append("direct")
+    for name in candidates:
+        algorithm = ALGORITHMS.get(name)
+        if algorithm is not None and algorithm.weight_requirement is None and algorithm.supports(geometry) is None:
+            return name
+    raise ValueError(f"no registered convolution algorithm supports {geometry}")
+
+
+_autotune = {"enabled": False, "cache": {}}
+
+
+def autotune(enabled: bool = True) -> bool:
+    """Time every eligible algorithm the first time "auto" meets a shape, and keep the fastest
+    for each pass (as cudnn.benchmark does); returns the previous setting. The timing runs each
+    candidate twice on random data of the layer's shape (the first call may compile)."""
+    previous = _autotune["enabled"]
+    _autotune["enabled"] = bool(enabled)
+    return previous
+
+
+def autotune_cache() -> dict:
+    """geometry -> {"fwd": name, "bwd_data": name, "bwd_weight": name}, what autotune chose."""
+    return _autotune["cache"]
+
+
+def _time(call) -> float:
+    call()
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def _autotuned(geometry: ConvGeometry) -> ConvAlgorithm:
+    cache = _autotune["cache"]
+    if geometry not in cache:
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal(geometry.input_shape).astype(geometry.dtype)
+        w = rng.standard_normal(geometry.weight_shape).astype(geometry.dtype)
+        gy = rng.standard_normal(geometry.output_shape).astype(geometry.dtype)
+        names = eligible_algorithms(geometry)
+        calls = {"fwd": lambda a: a.forward(x, w, geometry),
+                 "bwd_data": lambda a: a.backward_data(gy, w, geometry),
+                 "bwd_weight": lambda a: a.backward_weight(x, gy, geometry)}
+        cache[geometry] = {p: min(names, key=lambda name: _time(lambda: call(ALGORITHMS[name])))
+                           for p, call in calls.items()}
+    chosen = cache[geometry]
+    if len(set(chosen.values())) == 1:
+        return ALGORITHMS[chosen["fwd"]]
+    return ConvAlgorithm(
+        name="+".join(chosen[p] for p in ("fwd", "bwd_data", "bwd_weight")),
+        capabilities="the autotuned winners of each pass",
+        forward=ALGORITHMS[chosen["fwd"]].forward,
+        backward_data=ALGORITHMS[chosen["bwd_data"]].backward_data,
+        backward_weight=ALGORITHMS[chosen["bwd_weight"]].backward_weight,
+        supports=lambda g: None)
+
+
 def choose_algorithm(geometry: ConvGeometry) -> ConvAlgorithm:
-    """What algorithm="auto" runs: im2col + GEMM, unless its column matrix would not fit in
-    IM2COL_MEMORY_LIMIT, then the direct loops (see benchmarks/bench_conv_direct_im2col.py)."""
-    if im2col_bytes(geometry) <= IM2COL_MEMORY_LIMIT and "im2col" in ALGORITHMS:
-        return ALGORITHMS["im2col"]
-    return ALGORITHMS["direct"]
+    """What algorithm="auto" runs: the autotuned winners if autotune(True), else the heuristic."""
+    if _autotune["enabled"]:
+        return _autotuned(geometry)
+    return ALGORITHMS[heuristic_choice(geometry)]
 
 
 def get_algorithm(name: str, geometry: ConvGeometry, op: str) -> ConvAlgorithm:

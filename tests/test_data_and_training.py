@@ -45,10 +45,11 @@ def test_loader_batches_and_seeded_shuffle():
         DataLoader(x, y, 0)
 
 
-def test_main_job_reaches_95_percent(capsys):
-    assert main(["--epochs", "12"]) == 0
+@pytest.mark.parametrize("model, epochs", [("lenet5", 5), ("mlp", 12)])
+def test_main_job_reaches_95_percent(capsys, model, epochs):
+    assert main(["--model", model, "--epochs", str(epochs)]) == 0
     out = capsys.readouterr().out
-    assert out.count("epoch ") == 12
+    assert out.count("epoch ") == epochs and model in out.splitlines()[0]
     accuracy = float(out.strip().splitlines()[-1].split()[3].rstrip("%"))
     assert accuracy >= 95.0
 
@@ -59,7 +60,7 @@ def test_main_rejects_bad_arguments():
 
 
 def test_python_dash_m_minicnn_runs():
-    result = subprocess.run([sys.executable, "-m", "minicnn", "--epochs", "2"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "minicnn", "--epochs", "1"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "final test accuracy" in result.stdout
 

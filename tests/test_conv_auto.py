@@ -1,0 +1,82 @@
+"""algorithm="auto": the documented heuristic, and autotune's per-pass winners."""
+import numpy as np
+import pytest
+
+import minicnn as mc
+import minicnn.functional as F
+from minicnn import kernels
+from minicnn.bench import LAYERS
+from minicnn.kernels import ConvGeometry
+
+
+def geometry(n=2, c=16, size=12, k=16, kernel=(3, 3), stride=1, pad=1, groups=1, dilation=1):
+    return ConvGeometry((n, c, 1, size, size), (k, c // groups, 1) + kernel, (1, stride, stride),
+                        ((0, 0), (pad, pad), (pad, pad)), (1, dilation, dilation), groups, np.dtype(np.float32), 2)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("resnet50_1x1", "gemm"),           # rule 1: 1x1
+    ("mobilenet_dw3x3", "depthwise"),   # rule 2: depthwise
+    ("resnext50_g32", "direct"),        # rule 3: 4 channels per group
+    ("resnet18_3x3", "winograd_f4x3"),  # rule 4: 3x3 stride 1, 64 channels
+    ("vgg16_conv3_2", "winograd_f4x3"),
+    ("googlenet_5x5", "fft"),           # rule 5: 5x5, 192 -> 32 channels
+    ("cb_L2", "fft"),
+    ("alexnet_conv1", "im2col"),        # stride 4
+    ("cb_L1", "im2col"),                # 3 input channels
+    ("incv3_1x7", "im2col"),            # 7 taps
+])
+def test_heuristic_on_the_bench_layers(name, expected):
+    assert kernels.heuristic_choice(LAYERS[name].geometry()) == expected
+
+
+def test_heuristic_edge_cases():
+    assert kernels.heuristic_choice(geometry(kernel=(1, 1), pad=1)) != "gemm"  # padded 1x1
+    assert kernels.heuristic_choice(geometry(c=8, k=8)) == "im2col"           # too thin for Winograd
+    assert kernels.heuristic_choice(geometry(size=5)) == "winograd_f2x3"      # small output
+    assert kernels.heuristic_choice(geometry(dilation=2, pad=2)) == "im2col"
+    assert kernels.heuristic_choice(geometry(stride=2)) == "im2col"
+
+
+def test_every_choice_is_eligible():
+    for layer in LAYERS.values():
+        g = layer.shrunk().geometry()
+        assert kernels.heuristic_choice(g) in kernels.eligible_algorithms(g)
+
+
+def test_autotune_caches_per_pass_winners_and_stays_correct():
+    rng = np.random.default_rng(0)
+    x = mc.tensor(rng.standard_normal((2, 16, 10, 10)), requires_grad=True)
+    w = mc.tensor(rng.standard_normal((16, 16, 3, 3)), requires_grad=True)
+    expected = F.conv2d(x, w, padding=1, algorithm="direct")
+    expected.sum().backward()
+    grads = x.grad.data.copy(), w.grad.data.copy()
+    x.grad = w.grad = None
+    previous = kernels.autotune(True)
+    try:
+        kernels.autotune_cache().clear()
+        y = F.conv2d(x, w, padding=1)
+        y.sum().backward()
+        (chosen,) = kernels.autotune_cache().values()
+        assert set(chosen) == {"fwd", "bwd_data", "bwd_weight"}
+        g = next(iter(kernels.autotune_cache()))
+        assert set(chosen.values()) <= set(kernels.eligible_algorithms(g))
+        np.testing.assert_allclose(y.data, expected.data, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(x.grad.data, grads[0], rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(w.grad.data, grads[1], rtol=1e-10, atol=1e-10)
+        F.conv2d(x, w, padding=1)
+        assert len(kernels.autotune_cache()) == 1  # the same shape is not timed again
+    finally:
+        kernels.autotune(previous)
+        kernels.autotune_cache().clear()
+    assert kernels.autotune(False) is False
+
+
+def test_unknown_and_unsupported_algorithms_are_refused_by_name():
+    x, w = mc.tensor(np.ones((1, 2, 6, 6))), mc.tensor(np.ones((2, 2, 3, 3)))
+    with pytest.raises(ValueError, match="unknown algorithm 'magic'; available: auto"):
+        F.conv2d(x, w, algorithm="magic")
+    with pytest.raises(ValueError, match="algorithm 'gemm' cannot run this configuration .*needs a 1x1 kernel"):
+        F.conv2d(x, w, algorithm="gemm")
+    with pytest.raises(ValueError, match="algorithm 'winograd_f4x3' cannot run .*needs stride 1"):
+        F.conv2d(x, w, stride=2, algorithm="winograd_f4x3")
