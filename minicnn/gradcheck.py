@@ -41,6 +41,10 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, mode="elementwise",
     if mode not in ("elementwise", "directional"):
         raise ValueError(f"gradcheck: mode must be 'elementwise' or 'directional', got {mode!r}")
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    # fn's gradient is checked with respect to its inputs, so an input computed by earlier ops
+    # (x.double(), say) is checked as a fresh leaf holding the same values.
+    inputs = tuple(Tensor(t.data.copy(), requires_grad=True)
+                   if isinstance(t, Tensor) and t.requires_grad and not t.is_leaf else t for t in inputs)
     if params is None and hasattr(fn, "named_parameters"):
         params = list(fn.named_parameters())
     named = [(f"input {i}", t) for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]

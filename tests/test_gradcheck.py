@@ -155,3 +155,10 @@ def test_leaves_inputs_and_their_grads_unchanged():
     gradcheck(lambda a: a.exp(), [x])
     np.testing.assert_array_equal(x.data, before)
     np.testing.assert_array_equal(x.grad.data, 7.0)
+
+
+def test_inputs_computed_by_earlier_ops_are_checked_as_leaves():
+    x = mc.tensor(np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32), requires_grad=True)
+    assert gradcheck(lambda a: (a @ a.T).exp(), [x.double()])
+    with pytest.raises(GradcheckError):
+        gradcheck(WrongSignExp.apply, [x.double()])
