@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .direct import inside_range
 from .registry import ConvAlgorithm, im2col_bytes, supports_any_geometry
 
 
@@ -27,22 +28,31 @@ def im2col(x, cols, k_d, k_h, k_w, o_d, o_h, o_w, sd, sh, sw, pd, ph, pw, dd, dh
     """Fill cols (C * kD*kH*kW, N * oD*oH*oW) with the receptive fields of x (N, C, D, H, W)."""
     n_batch, channels, depth, height, width = x.shape
     positions = o_d * o_h * o_w
-    for n in prange(n_batch):  # images own disjoint column ranges
-        for c in range(channels):
-            for kd in range(k_d):
-                for kh in range(k_h):
-                    for kw in range(k_w):
-                        row = ((c * k_d + kd) * k_h + kh) * k_w + kw
-                        column = n * positions
-                        for od in range(o_d):
-                            i_d = od * sd - pd + kd * dd
-                            for oh in range(o_h):
-                                i_h = oh * sh - ph + kh * dh
-                                for ow in range(o_w):
-                                    i_w = ow * sw - pw + kw * dw
-                                    inside = (0 <= i_d < depth) and (0 <= i_h < height) and (0 <= i_w < width)
-                                    cols[row, column] = x[n, c, i_d, i_h, i_w] if inside else 0.0
-                                    column += 1
+    # Each (image, channel) owns its rows' stretch of columns: tasks never write the same memory,
+    # and a single image still keeps every thread busy.
+    for task in prange(n_batch * channels):
+        n, c = task // channels, task % channels
+        for kd in range(k_d):
+            for kh in range(k_h):
+                for kw in range(k_w):
+                    row = ((c * k_d + kd) * k_h + kh) * k_w + kw
+                    # output columns whose tap lands inside the row, found once instead of tested
+                    # per element; the others read padding
+                    first, last = inside_range(kw * dw - pw, sw, width, o_w)
+                    first, last = min(first, o_w), max(min(last, o_w), min(first, o_w))
+                    column = n * positions
+                    for od in range(o_d):
+                        i_d = od * sd - pd + kd * dd
+                        for oh in range(o_h):
+                            i_h = oh * sh - ph + kh * dh
+                            if 0 <= i_d < depth and 0 <= i_h < height:
+                                cols[row, column:column + first] = 0.0
+                                for ow in range(first, last):
+                                    cols[row, column + ow] = x[n, c, i_d, i_h, ow * sw - pw + kw * dw]
+                                cols[row, column + last:column + o_w] = 0.0
+                            else:
+                                cols[row, column:column + o_w] = 0.0
+                            column += o_w
 
 
 @njit(parallel=True, cache=True)
@@ -50,22 +60,22 @@ def col2im(cols, grad_x, k_d, k_h, k_w, o_d, o_h, o_w, sd, sh, sw, pd, ph, pw, d
     """Add every entry of cols back onto the x position im2col read it from (grad_x zero on entry)."""
     n_batch, channels, depth, height, width = grad_x.shape
     positions = o_d * o_h * o_w
-    for n in prange(n_batch):
-        for c in range(channels):
-            for kd in range(k_d):
-                for kh in range(k_h):
-                    for kw in range(k_w):
-                        row = ((c * k_d + kd) * k_h + kh) * k_w + kw
-                        column = n * positions
-                        for od in range(o_d):
-                            i_d = od * sd - pd + kd * dd
-                            for oh in range(o_h):
-                                i_h = oh * sh - ph + kh * dh
-                                for ow in range(o_w):
-                                    i_w = ow * sw - pw + kw * dw
-                                    if (0 <= i_d < depth) and (0 <= i_h < height) and (0 <= i_w < width):
-                                        grad_x[n, c, i_d, i_h, i_w] += cols[row, column]
-                                    column += 1
+    for task in prange(n_batch * channels):  # each task adds into its own grad_x[n, c] only
+        n, c = task // channels, task % channels
+        for kd in range(k_d):
+            for kh in range(k_h):
+                for kw in range(k_w):
+                    row = ((c * k_d + kd) * k_h + kh) * k_w + kw
+                    first, last = inside_range(kw * dw - pw, sw, width, o_w)
+                    column = n * positions
+                    for od in range(o_d):
+                        i_d = od * sd - pd + kd * dd
+                        for oh in range(o_h):
+                            i_h = oh * sh - ph + kh * dh
+                            if 0 <= i_d < depth and 0 <= i_h < height:
+                                for ow in range(first, last):
+                                    grad_x[n, c, i_d, i_h, ow * sw - pw + kw * dw] += cols[row, column + ow]
+                            column += o_w
 
 
 def _scalars(geometry) -> tuple:

@@ -127,6 +127,7 @@ WINOGRAD_MIN_CHANNELS = 16     # below this the transforms cost more than the sa
 WINOGRAD_F4_MIN_OUTPUT = 8     # F(4x4,3x3) wastes most of a 6x6 tile on smaller maps
 FFT_MIN_TAPS = 25              # 5x5 and larger: the spectra pay off
 FFT_MIN_CHANNELS = 32          # the per-frequency GEMMs need channels to be efficient
+FFT_MIN_OUTPUT = 28            # on smaller maps the tiles' overlap and transforms cost more than im2col
 
 
 def heuristic_choice(geometry: ConvGeometry) -> str:
@@ -138,7 +139,8 @@ def heuristic_choice(geometry: ConvGeometry) -> str:
     4. 3x3, stride 1, dilation 1, 2-D, >= 16 channels per group -> "winograd_f4x3", or
                                                                    "winograd_f2x3" if the output is
                                                                    smaller than 8 on a side
-    5. stride 1, >= 25 taps, >= 32 channels per group each way  -> "fft"
+    5. stride 1, >= 25 taps, >= 32 channels per group each way,
+       output at least 28 on a side                             -> "fft"
     6. otherwise                                                -> "im2col", or "direct" if its
                                                                    column matrix would exceed
                                                                    IM2COL_MEMORY_LIMIT
@@ -160,7 +162,8 @@ def heuristic_choice(geometry: ConvGeometry) -> str:
             and min(c_group, k_group) >= WINOGRAD_MIN_CHANNELS):
         small = min(geometry.output_spatial[1:]) < WINOGRAD_F4_MIN_OUTPUT
         candidates.append("winograd_f2x3" if small else "winograd_f4x3")
-    if geometry.stride == unit and taps >= FFT_MIN_TAPS and min(c_group, k_group) >= FFT_MIN_CHANNELS:
+    if (geometry.stride == unit and taps >= FFT_MIN_TAPS and min(c_group, k_group) >= FFT_MIN_CHANNELS
+            and min((n for n in geometry.output_spatial if n > 1), default=1) >= FFT_MIN_OUTPUT):
         candidates.append("fft")
     if im2col_bytes(geometry) <= IM2COL_MEMORY_LIMIT:
         candidates.append("im2col")

@@ -32,6 +32,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import im2col
+from .direct import inside_range
 from .registry import DTYPES, ConvAlgorithm
 
 # A kernel slice counts as rank 1 when s_2 / s_1 is at most this (a rounding-level residue).
@@ -39,20 +40,6 @@ RANK_ONE_TOLERANCE = {np.dtype(np.float32): 1e-6, np.dtype(np.float64): 1e-12}
 
 
 # ---- spatially separable --------------------------------------------------------------------------
-@njit(cache=True)
-def _first_inside(offset, stride):
-    """The smallest o >= 0 with o * stride + offset >= 0: ceil(-offset / stride), at least 0."""
-    return max(0, -(offset // stride))
-
-
-@njit(cache=True)
-def _end_inside(offset, stride, size, count):
-    """One past the largest o < count with o * stride + offset < size."""
-    if size - 1 - offset < 0:
-        return 0
-    return min(count, (size - 1 - offset) // stride + 1)
-
-
 @njit(parallel=True, cache=True)
 def separable_forward_kernel(x, col, row, out, sh, sw, ph, pw, dh, dw, groups):
     """out (N, K, oH, oW) = sum over the group's input channels c and factors r of the kH x 1
@@ -74,14 +61,14 @@ def separable_forward_kernel(x, col, row, out, sh, sw, ph, pw, dh, dw, groups):
                 for b in range(k_w):  # 1 x kW pass along every input row
                     v = row[k, ci, r, b]
                     offset = b * dw - pw
-                    lo, hi = _first_inside(offset, sw), _end_inside(offset, sw, width, o_w)
+                    lo, hi = inside_range(offset, sw, width, o_w)
                     for h in range(height):
                         for ow in range(lo, hi):
                             rows[h, ow] += v * image[h, ow * sw + offset]
                 for a in range(k_h):  # kH x 1 pass down the columns
                     u = col[k, ci, r, a]
                     offset = a * dh - ph
-                    lo, hi = _first_inside(offset, sh), _end_inside(offset, sh, height, o_h)
+                    lo, hi = inside_range(offset, sh, height, o_h)
                     for oh in range(lo, hi):
                         source = rows[oh * sh + offset]
                         target = plane[oh]
@@ -109,7 +96,7 @@ def separable_backward_data_kernel(grad_out, col, row, grad_x, sh, sw, ph, pw, d
                 for a in range(k_h):
                     u = col[k, ci, r, a]
                     offset = a * dh - ph
-                    lo, hi = _first_inside(offset, sh), _end_inside(offset, sh, height, o_h)
+                    lo, hi = inside_range(offset, sh, height, o_h)
                     for oh in range(lo, hi):
                         target = rows[oh * sh + offset]
                         source = gy[oh]
@@ -118,7 +105,7 @@ def separable_backward_data_kernel(grad_out, col, row, grad_x, sh, sw, ph, pw, d
                 for b in range(k_w):
                     v = row[k, ci, r, b]
                     offset = b * dw - pw
-                    lo, hi = _first_inside(offset, sw), _end_inside(offset, sw, width, o_w)
+                    lo, hi = inside_range(offset, sw, width, o_w)
                     for h in range(height):
                         for ow in range(lo, hi):
                             plane[h, ow * sw + offset] += v * rows[h, ow]
@@ -183,8 +170,8 @@ def supports_separable(geometry):
     the weights are seen (forward, backward_data)."""
     if geometry.dtype not in DTYPES:
         return f"dtype {geometry.dtype} is not float32 or float64"
-    if geometry.input_shape[2] != 1 or geometry.weight_shape[2] != 1:
-        return "needs a 1-D or 2-D convolution (it factors kH x kW kernels)"
+    if geometry.spatial_dims == 3:
+        return "needs a 1-D or 2-D convolution (it factors kH x kW kernels), got a 3-D one"
     return None
 
 
@@ -367,8 +354,8 @@ def supports_depthwise(geometry):
     if not groups == c == k:
         return (f"needs a depthwise layer with channel multiplier 1 (groups == in channels == out channels), "
                 f"got groups={groups}, {c} in and {k} out channels")
-    if geometry.input_shape[2] != 1 or geometry.weight_shape[2] != 1:
-        return "needs a 1-D or 2-D convolution"
+    if geometry.spatial_dims == 3:
+        return "needs a 1-D or 2-D convolution, got a 3-D one"
     return None
 
 

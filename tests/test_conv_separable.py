@@ -273,3 +273,12 @@ def test_depthwise_separable_checks_its_weights():
         F.depthwise_separable_conv2d(x, np.zeros((3, 3, 3, 3)), np.zeros((4, 3, 1, 1)))
     with pytest.raises(ValueError, match=r"pointwise_weight must have shape \(Cout, 3, 1, 1\)"):
         F.depthwise_separable_conv2d(x, np.zeros((3, 1, 3, 3)), np.zeros((4, 3, 3, 3)))
+
+
+def test_three_dimensional_layers_are_refused_even_with_unit_depth():
+    # a 3-D conv of depth 1 with depth padding has output depth 3: not a 2-D problem
+    x = mc.tensor(np.ones((1, 1, 1, 2, 2)))
+    w = mc.tensor(np.ones((1, 1, 1, 1, 1)))
+    for name in ("depthwise", "separable"):
+        with pytest.raises(ValueError, match="needs a 1-D or 2-D convolution.*got a 3-D one"):
+            F.conv3d(x, w, padding=1, algorithm=name)
