@@ -68,3 +68,11 @@ def test_numpy_baseline_is_a_correct_convolution(name):
     # adjoint identities: <conv(x), gy> = <x, gx> and = <w, gw>
     assert np.sum(y * gy) == pytest.approx(np.sum(x * gx), rel=1e-10)
     assert np.sum(y * gy) == pytest.approx(np.sum(w * gw), rel=1e-10)
+
+
+def test_plot_is_written_when_matplotlib_is_installed(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "bench.png"
+    assert main(["--quick", "--layers", "lenet5_c3,resnet18_3x3", "--algorithms", "im2col,direct",
+                 "--no-numpy", "--repeats", "2", "--budget", "0.01", "--plot", str(path)]) == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -114,7 +114,7 @@ def write_plot(path, rows) -> None:
     except ImportError as error:
         raise SystemExit("--plot needs matplotlib: pip install 'minicnn[plot]'") from error
     forward = [row for row in rows if row.pass_name == rows[0].pass_name]
-    algorithms = sorted({r.algorithm for row in forward for r in row.results})
+    algorithms = sorted({r.algorithm for row in forward for r in row.results if r.gflops})  # ran somewhere
     fig, ax = plt.subplots(figsize=(max(6, len(forward) * 0.9), 4))
     width = 0.8 / max(len(algorithms), 1)
     for i, name in enumerate(algorithms):
