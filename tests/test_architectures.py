@@ -64,16 +64,10 @@ def test_published_parameter_count(name, options, expected):
     assert all(p.dtype == np.float32 for p in model.parameters())
 
 
-# Full-size float32 forward passes: every CIFAR model and LeNet, and one ImageNet model of each
-# block family (GoogLeNet: plain Inception + LRN; Inception v3: factorised modules; ResNet-50:
-# bottlenecks). The remaining ImageNet models repeat those blocks and are run at reduced width
-# in the gradient checks; their full-size forwards (1-5 s each) are left to the benchmarks.
-FULL_SIZE = [
-    ("lenet5", {}), ("nin_cifar", {}), ("resnet_cifar", {"depth": 110}),
-    ("preact_resnet_cifar", {"depth": 164}), ("stochastic_depth_resnet_cifar", {"depth": 110}),
-    ("densenet_bc_cifar", {}), ("googlenet", {}), ("inception_v3", {}), ("resnet50", {}),
-    pytest.param("wide_resnet_cifar", {}, marks=slow),
-]
+# Full-size float32 forward passes of every builder at its default (paper) size, batch 1: the
+# output shape and a finite result. The models of more than ~60M parameters take seconds to build.
+LARGE = {"alexnet", "zfnet", "vgg11", "vgg13", "vgg16", "vgg19", "wide_resnet50_2", "resnext101_32x8d"}
+FULL_SIZE = [pytest.param(name, {}, marks=slow) if name in LARGE else (name, {}) for name in available()]
 
 
 @pytest.mark.parametrize("name, options", FULL_SIZE)
