@@ -37,6 +37,30 @@ def _output(y):
 
 
 # ---- two 1-D factors -------------------------------------------------------------------------------
+def _factored_forward(ctx, x5, col, row, bias):
+    """The row pass then the column pass with factors col (K, C/G, R, kH) and row (K, C/G, R, kW),
+    plus the bias; saves what `_factored_backward` needs."""
+    ctx.save_for_backward(x5, col, row)
+    ctx.has_bias = bias is not None
+    y = separable.separable_forward(x5, col, row, ctx.geometry)
+    if bias is not None:
+        y += bias.reshape(1, -1, 1, 1, 1)
+    return _output(y)
+
+
+def _factored_backward(ctx, grad_y, x_shape, bias_position):
+    """What the gradient of a factored convolution needs whatever the factors came from:
+    (x5, dL/dy in the 5-D layout, dL/dx or None, dL/dbias or None)."""
+    x5, col, row = ctx.saved_tensors
+    gy5 = np.ascontiguousarray(grad_y).reshape(ctx.geometry.output_shape)
+    grad_x = grad_b = None
+    if ctx.needs_input_grad[0]:
+        grad_x = separable.separable_backward_data(gy5, col, row, ctx.geometry).reshape(x_shape)
+    if ctx.has_bias and ctx.needs_input_grad[bias_position]:
+        grad_b = grad_y.sum(axis=(0, 2, 3))
+    return x5, gy5, grad_x, grad_b
+
+
 class SeparableConv(Function):
     """y = conv2d(x, col outer row) + bias, run as a row pass and a column pass.
 
@@ -47,30 +71,20 @@ class SeparableConv(Function):
 
     @staticmethod
     def forward(ctx, x, col_filter, row_filter, bias, geometry):
-        x5 = _input(x, geometry)
+        ctx.geometry, ctx.x_shape = geometry, x.shape
         col = np.ascontiguousarray(col_filter)[:, :, None, :]
         row = np.ascontiguousarray(row_filter)[:, :, None, :]
-        ctx.save_for_backward(x5, col, row)
-        ctx.geometry, ctx.x_shape, ctx.has_bias = geometry, x.shape, bias is not None
-        y = separable.separable_forward(x5, col, row, geometry)
-        if bias is not None:
-            y += bias.reshape(1, -1, 1, 1, 1)
-        return _output(y)
+        return _factored_forward(ctx, _input(x, geometry), col, row, bias)
 
     @staticmethod
     def backward(ctx, grad_y):
-        x5, col, row = ctx.saved_tensors
-        geometry = ctx.geometry
-        gy5 = np.ascontiguousarray(grad_y).reshape(geometry.output_shape)
-        grad_x = grad_col = grad_row = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = separable.separable_backward_data(gy5, col, row, geometry).reshape(ctx.x_shape)
+        x5, gy5, grad_x, grad_b = _factored_backward(ctx, grad_y, ctx.x_shape, bias_position=3)
+        grad_col = grad_row = None
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            grad_w = _planar_gradient(x5, gy5, geometry)
+            _, col, row = ctx.saved_tensors
+            grad_w = _planar_gradient(x5, gy5, ctx.geometry)
             grad_col = np.einsum("kcab,kcb->kca", grad_w, row[:, :, 0])
             grad_row = np.einsum("kcab,kca->kcb", grad_w, col[:, :, 0])
-        if ctx.has_bias and ctx.needs_input_grad[3]:
-            grad_b = grad_y.sum(axis=(0, 2, 3))
         return grad_x, grad_col, grad_row, grad_b, None
 
 
@@ -148,37 +162,25 @@ class LowRankConv(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, geometry, rank):
         c_out, c_group, _, k_h, k_w = geometry.weight_shape
-        x5 = _input(x, geometry)
         u, s, vt = _svd(np.asarray(weight, np.float64), geometry)
         col = (u[:, :k_h, :rank] * s[:, None, :rank]).transpose(0, 2, 1)
         col = np.ascontiguousarray(col.reshape(c_out, c_group, rank, k_h), geometry.dtype)
         row = np.ascontiguousarray(vt[:, :rank, :k_w].reshape(c_out, c_group, rank, k_w), geometry.dtype)
-        ctx.save_for_backward(x5, col, row)
         ctx.svd, ctx.geometry, ctx.rank, ctx.shapes = (u, s, vt), geometry, rank, (x.shape, weight.shape)
-        ctx.has_bias = bias is not None
-        y = separable.separable_forward(x5, col, row, geometry)
-        if bias is not None:
-            y += bias.reshape(1, -1, 1, 1, 1)
-        return _output(y)
+        return _factored_forward(ctx, _input(x, geometry), col, row, bias)
 
     @staticmethod
     def backward(ctx, grad_y):
-        x5, col, row = ctx.saved_tensors
-        geometry = ctx.geometry
-        gy5 = np.ascontiguousarray(grad_y).reshape(geometry.output_shape)
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = separable.separable_backward_data(gy5, col, row, geometry).reshape(ctx.shapes[0])
+        x5, gy5, grad_x, grad_b = _factored_backward(ctx, grad_y, ctx.shapes[0], bias_position=2)
+        grad_w = None
         if ctx.needs_input_grad[1]:
-            c_out, c_group, _, k_h, k_w = geometry.weight_shape
+            c_out, c_group, _, k_h, k_w = ctx.geometry.weight_shape
             q = max(k_h, k_w)
             grad_ar = np.zeros((c_out * c_group, q, q))
-            grad_ar[:, :k_h, :k_w] = _planar_gradient(x5, gy5, geometry).reshape(-1, k_h, k_w)
+            grad_ar[:, :k_h, :k_w] = _planar_gradient(x5, gy5, ctx.geometry).reshape(-1, k_h, k_w)
             if ctx.rank < min(k_h, k_w):  # else A_r = A and the truncation passes the gradient through
                 grad_ar = truncated_svd_backward(grad_ar, *ctx.svd, ctx.rank)
             grad_w = grad_ar[:, :k_h, :k_w].reshape(ctx.shapes[1])
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = grad_y.sum(axis=(0, 2, 3))
         return grad_x, grad_w, grad_b, None
 
 
