@@ -11,7 +11,7 @@ import numpy as np
 
 from ..kernels import ConvGeometry, get_algorithm, im2col
 from ..tensor import Function
-from .conv_shapes import (check_rank, common_float_dtype, int_tuple, is_int, output_spatial, padding_pairs,
+from .checks import (check_rank, common_float_dtype, int_tuple, is_int, output_spatial, padding_pairs,
                           shape_of)
 from .shape import getitem
 

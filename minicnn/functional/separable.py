@@ -12,7 +12,7 @@ import numpy as np
 from ..kernels import im2col, separable
 from ..tensor import Function
 from .conv import conv2d, conv_geometry
-from .conv_shapes import check_rank, common_float_dtype, is_int, shape_of
+from .checks import check_rank, common_float_dtype, is_int, shape_of
 
 
 def _stand_in(shape: tuple, dtype) -> np.ndarray:

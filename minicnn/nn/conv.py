@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from ..functional.conv_shapes import int_tuple, output_spatial, padding_pairs
+from ..functional.checks import int_tuple, output_spatial, padding_pairs
 from ..tensor import DEFAULT_DTYPE, Tensor
 from . import init
 from .module import Module, Parameter

@@ -1,5 +1,5 @@
-"""Shapes of sliding-window ops (convolutions, and pooling too): argument checks, padding
-regimes and output sizes, in one place so every op validates the same way and says the same thing.
+"""Argument checks shared by every op, and the shapes of sliding-window ops (convolutions, pooling):
+padding regimes and output sizes, in one place so every op validates the same way and says the same thing.
 
 Along one axis of size n, a window of k taps spaced d apart (dilation), moved s at a time
 (stride), over the input padded by p_b before and p_a after, takes
