@@ -43,7 +43,7 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, mode="elementwise",
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     # fn's gradient is checked with respect to its inputs, so an input computed by earlier ops
     # (x.double(), say) is checked as a fresh leaf holding the same values.
-    inputs = tuple(Tensor(t.data.copy(), requires_grad=True)
+    inputs = tuple(Tensor(t.array.copy(), requires_grad=True)
                    if isinstance(t, Tensor) and t.requires_grad and not t.is_leaf else t for t in inputs)
     if params is None and hasattr(fn, "named_parameters"):
         params = list(fn.named_parameters())
@@ -68,7 +68,7 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, mode="elementwise",
             outputs = _as_tuple(fn(*inputs))
         if weights is None:
             weights = [rng.standard_normal(y.shape) for y in outputs]
-        return float(sum(np.sum(w * y.data) for w, y in zip(weights, outputs)))
+        return float(sum(np.sum(w * y.array) for w, y in zip(weights, outputs)))
 
     base = scalar()
     if scalar() != base:
@@ -80,9 +80,9 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, mode="elementwise",
 
     if mode == "elementwise":
         for (name, t), grad in zip(named, analytic):
-            t.data = np.ascontiguousarray(t.data)  # so the flat view below writes through
+            t.array = np.ascontiguousarray(t.array)  # so the flat view below writes through
             numeric = np.zeros(t.shape)
-            flat, original = t.data.reshape(-1), t.data.copy().reshape(-1)
+            flat, original = t.array.reshape(-1), t.array.copy().reshape(-1)
             for i in range(flat.size):
                 flat[i] = original[i] + eps
                 plus = scalar()
@@ -136,21 +136,21 @@ def _analytic(fn, inputs, named, weights):
     if total is not None:
         total.backward()
     for (_, t), old in zip(named, saved):
-        grads.append(np.zeros(t.shape) if t.grad is None else t.grad.data.copy())
+        grads.append(np.zeros(t.shape) if t.grad is None else t.grad.array.copy())
         t.grad = old
     return grads
 
 
 def _directional_difference(scalar, tensors, directions, eps) -> float:
-    originals = [t.data.copy() for t in tensors]
+    originals = [t.array.copy() for t in tensors]
     for t, o, v in zip(tensors, originals, directions):
-        t.data[...] = o + eps * v
+        t.array[...] = o + eps * v
     plus = scalar()
     for t, o, v in zip(tensors, originals, directions):
-        t.data[...] = o - eps * v
+        t.array[...] = o - eps * v
     minus = scalar()
     for t, o in zip(tensors, originals):
-        t.data[...] = o
+        t.array[...] = o
     return (plus - minus) / (2 * eps)
 
 

@@ -147,7 +147,7 @@ def summary(model, input_shape, *, dtype=np.float32, mode: str = "eval", max_dep
         tensors = [t for t in outputs if isinstance(t, Tensor)]
         row.output_shape = tuple(t.shape[1:] for t in tensors) if len(tensors) > 1 else \
             (tensors[0].shape[1:] if tensors else ())
-        row.memory = sum(t.data.nbytes for t in tensors)
+        row.memory = sum(t.array.nbytes for t in tensors)
         row.params = sum(p.size for p in module.parameters())
         if row.is_leaf:
             row.macs = _macs(module, inputs, tensors)
@@ -178,9 +178,9 @@ def summary(model, input_shape, *, dtype=np.float32, mode: str = "eval", max_dep
         total_params=sum(p.size for p in params),
         trainable_params=sum(p.size for p in params if p.requires_grad),
         total_macs=sum(row.macs for row in leaves),
-        param_memory=sum(p.data.nbytes for p in params),
+        param_memory=sum(p.array.nbytes for p in params),
         activation_memory=sum(row.memory for row in leaves),
-        input_memory=x.data.nbytes,
+        input_memory=x.array.nbytes,
     )
     if verbose:
         print(result.table(max_depth))

@@ -58,7 +58,7 @@ def _flatten(obj, prefix, arrays):
         return {"list" if isinstance(obj, list) else "tuple":
                 [_flatten(v, f"{prefix}{i}/", arrays) for i, v in enumerate(obj)]}
     if isinstance(obj, Tensor):
-        obj = obj.data
+        obj = obj.array
     if isinstance(obj, np.ndarray):
         if obj.dtype == object:
             raise TypeError(f"save: object arrays cannot be saved (at {prefix.rstrip('/')!r})")

@@ -52,7 +52,7 @@ def as_array(value, dtype=None) -> np.ndarray:
     dtype, so float64 data stays float64.
     """
     if isinstance(value, Tensor):
-        array = value.data
+        array = value.array
     elif isinstance(value, np.ndarray):
         array = value
     else:
@@ -67,17 +67,18 @@ def as_array(value, dtype=None) -> np.ndarray:
 class Tensor:
     """An n-dimensional array that can record the operations applied to it.
 
-    `data` is the NumPy array; `grad` is filled by `backward()` for tensors that require a
+    `array` is the NumPy array (Chainer's name for it); `data` is PyTorch's: the same values as a
+    Tensor that records no graph. `grad` is filled by `backward()` for tensors that require a
     gradient and were created by the user (leaves), accumulating across calls like PyTorch.
     """
 
     __array_priority__ = 1000  # so `ndarray + Tensor` calls Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
-        self.data = as_array(data, dtype)
-        if requires_grad and not np.issubdtype(self.data.dtype, np.floating):
+        self.array = as_array(data, dtype)
+        if requires_grad and not np.issubdtype(self.array.dtype, np.floating):
             raise TypeError(
-                f"Tensor: only floating-point tensors can require gradients, got dtype {self.data.dtype}"
+                f"Tensor: only floating-point tensors can require gradients, got dtype {self.array.dtype}"
             )
         self.requires_grad = bool(requires_grad)
         self.grad: Tensor | None = None
@@ -87,41 +88,68 @@ class Tensor:
 
     # ---- array-like attributes -------------------------------------------------------------
     @property
+    def data(self) -> Tensor:
+        """PyTorch's `.data`: a Tensor sharing this one's storage, outside the graph.
+
+        Writes through it (`p.data.mul_(0.9)`, `w.data.normal_(0, 0.01)`) change this tensor and
+        are invisible to autograd, as in PyTorch. minicnn's own code uses `.array`, the NumPy array.
+        """
+        return Tensor(self.array)
+
+    @data.setter
+    def data(self, value) -> None:
+        # Only the values may change: a Tensor stored as the array, or a new shape or dtype, would
+        # surface as an opaque error in some later layer.
+        new = value.array if isinstance(value, Tensor) else value
+        if not isinstance(new, np.ndarray):
+            raise TypeError(f"Tensor.data: expected a Tensor or a NumPy array, got {type(value).__name__}")
+        if new.shape != self.array.shape or new.dtype != self.array.dtype:
+            raise ValueError(f"Tensor.data: expected shape {self.array.shape} and dtype {self.array.dtype}, "
+                             f"got shape {new.shape} and dtype {new.dtype}")
+        self.array = new
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """NumPy's view of a Tensor: its array, so np.asarray(t) and np.allclose(t, ...) work."""
+        if copy:
+            return np.array(self.array, dtype=dtype, copy=True)
+        return self.array if dtype is None else self.array.astype(dtype, copy=False)
+
+    @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self.array.shape
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self.array.size
 
     @property
     def is_leaf(self) -> bool:
         return self._ctx is None
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self.array)
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied)."""
-        return self.data
+        return self.array
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
-            raise ValueError(f"item(): tensor has {self.data.size} elements, expected exactly 1")
-        return self.data.item()
+        if self.array.size != 1:
+            raise ValueError(f"item(): tensor has {self.array.size} elements, expected exactly 1")
+        return self.array.item()
 
     def detach(self) -> Tensor:
         """A new leaf tensor sharing this one's data, cut off from the graph."""
-        return Tensor(self.data)
+        return Tensor(self.array)
 
     def retain_grad(self) -> Tensor:
         """Keep `.grad` on this non-leaf tensor after backward (useful to look inside a net)."""
@@ -131,8 +159,8 @@ class Tensor:
         return self
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
-        if flag and not np.issubdtype(self.data.dtype, np.floating):
-            raise TypeError(f"requires_grad_: dtype {self.data.dtype} cannot require gradients")
+        if flag and not np.issubdtype(self.array.dtype, np.floating):
+            raise TypeError(f"requires_grad_: dtype {self.array.dtype} cannot require gradients")
         self.requires_grad = bool(flag)
         return self
 
@@ -147,7 +175,7 @@ class Tensor:
         return self.astype(np.float64)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        body = np.array2string(self.array, separator=", ", prefix="tensor(")
         extra = f", dtype={self.dtype}" if self.dtype != DEFAULT_DTYPE else ""
         if self._ctx is not None:
             extra += f", grad_fn={self._ctx.function.__name__}"
@@ -168,12 +196,12 @@ class Tensor:
                 "(was it computed under no_grad(), or from inputs without requires_grad=True?)"
             )
         if grad is None:
-            if self.data.size != 1:
+            if self.array.size != 1:
                 raise RuntimeError(
                     f"backward(): grad can be omitted only for a one-element tensor, "
                     f"this one has shape {self.shape}"
                 )
-            grad = np.ones_like(self.data)
+            grad = np.ones_like(self.array)
         else:
             grad = as_array(grad, self.dtype)
             if grad.shape != self.shape:
@@ -228,38 +256,38 @@ class Tensor:
 
     # Comparisons give boolean tensors and carry no gradient.
     def __lt__(self, other):
-        return Tensor(self.data < as_array(other))
+        return Tensor(self.array < as_array(other))
 
     def __le__(self, other):
-        return Tensor(self.data <= as_array(other))
+        return Tensor(self.array <= as_array(other))
 
     def __gt__(self, other):
-        return Tensor(self.data > as_array(other))
+        return Tensor(self.array > as_array(other))
 
     def __ge__(self, other):
-        return Tensor(self.data >= as_array(other))
+        return Tensor(self.array >= as_array(other))
 
     def __eq__(self, other):
-        return Tensor(self.data == as_array(other))
+        return Tensor(self.array == as_array(other))
 
     def __ne__(self, other):
-        return Tensor(self.data != as_array(other))
+        return Tensor(self.array != as_array(other))
 
     __hash__ = object.__hash__  # tensors are graph nodes: hash by identity
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(
-                f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
+                f"the truth value of a tensor with {self.array.size} elements is ambiguous; "
                 "use .any() or .all()"
             )
-        return bool(self.data)
+        return bool(self.array)
 
     def any(self) -> bool:
-        return bool(self.data.any())
+        return bool(self.array.any())
 
     def all(self) -> bool:
-        return bool(self.data.all())
+        return bool(self.array.all())
 
     # ---- methods ----------------------------------------------------------------------------
     def sum(self, axis=None, keepdims=False, **kwargs):
@@ -338,7 +366,7 @@ class Tensor:
         return F.log_softmax(self, dim, **kwargs)
 
     def argmax(self, axis=None):
-        return Tensor(self.data.argmax(axis))
+        return Tensor(self.array.argmax(axis))
 
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
@@ -397,7 +425,7 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         tensors = tuple(a if isinstance(a, Tensor) else None for a in args)
-        arrays = tuple(a.data if isinstance(a, Tensor) else a for a in args)
+        arrays = tuple(a.array if isinstance(a, Tensor) else a for a in args)
         record = is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
         ctx = Context(cls, tensors)
         output = cls.forward(ctx, *arrays, **kwargs)
@@ -422,7 +450,7 @@ def _accumulate_leaf(leaf: Tensor, grad: np.ndarray) -> None:
     if leaf.grad is None:
         leaf.grad = Tensor(np.array(grad, dtype=leaf.dtype, copy=True))
     else:
-        leaf.grad.data = leaf.grad.data + grad
+        leaf.grad.array = leaf.grad.array + grad
 
 
 def _topological_order(root: Context) -> list:

@@ -29,7 +29,7 @@ def evaluate(model, inputs, targets, batch_size: int = 256) -> float:
     correct = 0
     with no_grad():
         for start in range(0, len(inputs), batch_size):
-            logits = model(Tensor(inputs[start:start + batch_size])).data
+            logits = model(Tensor(inputs[start:start + batch_size])).array
             correct += int((logits.argmax(axis=1) == targets[start:start + batch_size]).sum())
     return correct / max(len(inputs), 1)
 
@@ -56,5 +56,5 @@ def predict(model, inputs, batch_size: int = 256) -> np.ndarray:
     """Predicted class indices for `inputs`."""
     model.eval()
     with no_grad():
-        return np.concatenate([model(Tensor(inputs[s:s + batch_size])).data.argmax(axis=1)
+        return np.concatenate([model(Tensor(inputs[s:s + batch_size])).array.argmax(axis=1)
                                for s in range(0, len(inputs), batch_size)])

@@ -78,8 +78,8 @@ def test_full_size_forward_is_finite(name, options):
         y = model(x)
         embedding = model.features(x)
     assert y.shape == (1, model.head.out_features if isinstance(model.head, nn.Linear) else 10)
-    assert y.dtype == np.float32 and np.isfinite(y.data).all()
-    assert embedding.shape[0] == 1 and np.isfinite(embedding.data).all()
+    assert y.dtype == np.float32 and np.isfinite(y.array).all()
+    assert embedding.shape[0] == 1 and np.isfinite(embedding.array).all()
 
 
 def test_every_table_row_is_available():
@@ -108,7 +108,7 @@ def test_num_classes_and_generator_reproduce_a_model():
     b = build("resnet_cifar", num_classes=7, generator=np.random.default_rng(3))
     assert a.head.out_features == 7
     for (name, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
-        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
+        np.testing.assert_array_equal(p.array, q.array, err_msg=name)
 
 
 def test_he_initialisation_of_resnets():
@@ -117,21 +117,21 @@ def test_he_initialisation_of_resnets():
     conv = model.body.stage3[0].branch[3]            # the 3x3 of a bottleneck: 256 -> 256 ... fan_out 256 * 9
     assert conv.weight.shape[2:] == (3, 3)
     expected_std = np.sqrt(2.0 / (conv.weight.shape[0] * 9))
-    assert abs(conv.weight.data.std() / expected_std - 1) < 0.02
+    assert abs(conv.weight.array.std() / expected_std - 1) < 0.02
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
-            assert (m.weight.data == 1).all() and (m.bias.data == 0).all()
+            assert (m.weight.array == 1).all() and (m.bias.array == 0).all()
 
 
 def test_alexnet_initialisation_follows_the_paper():
     """Section 5: weights N(0, 0.01^2); biases 1 in conv2, conv4, conv5 and the hidden FCs."""
     model = build("alexnet", width=1 / 4, generator=np.random.default_rng(0))
     body = model.body
-    assert abs(body.conv3.weight.data.std() - 0.01) < 5e-4
+    assert abs(body.conv3.weight.array.std() - 0.01) < 5e-4
     for layer in (body.conv2, body.conv4, body.conv5, body.fc6, body.fc7):
-        assert (layer.bias.data == 1).all()
+        assert (layer.bias.array == 1).all()
     for layer in (body.conv1, body.conv3, model.head):
-        assert (layer.bias.data == 0).all()
+        assert (layer.bias.array == 0).all()
 
 
 def test_stride_in_1x1_moves_the_stride_not_the_parameters():
@@ -147,7 +147,7 @@ def test_stride_in_1x1_moves_the_stride_not_the_parameters():
 
 def test_option_a_shortcut_subsamples_and_zero_pads():
     x = np.random.default_rng(0).standard_normal((2, 3, 5, 5))
-    y = ZeroPadShortcut(8, 2)(Tensor(x)).data
+    y = ZeroPadShortcut(8, 2)(Tensor(x)).array
     assert y.shape == (2, 8, 3, 3)
     np.testing.assert_array_equal(y[:, :3], x[:, :, 0::2, 0::2])
     assert (y[:, 3:] == 0).all()
@@ -163,9 +163,9 @@ def test_stochastic_depth_survival_decays_linearly_and_scales_in_eval():
     x = Tensor(np.random.default_rng(0).standard_normal((2, 16, 8, 8)))
     block.double().eval()
     with no_grad():
-        branch = block.branch(x).data
-        out = block(x).data
-    np.testing.assert_allclose(out, np.maximum(x.data + 0.5 * branch, 0), rtol=1e-12)
+        branch = block.branch(x).array
+        out = block(x).array
+    np.testing.assert_allclose(out, np.maximum(x.array + 0.5 * branch, 0), rtol=1e-12)
 
 
 def test_auxiliary_classifiers_only_in_training():
@@ -186,7 +186,7 @@ def test_inception_v3_training_output_has_the_aux_logits():
     with no_grad():
         logits, aux = model(x)
     assert logits.shape == aux.shape == (2, 1000)
-    assert np.isfinite(aux.data).all()
+    assert np.isfinite(aux.array).all()
 
 
 @pytest.mark.parametrize("name, options, shape", [
@@ -202,7 +202,7 @@ def test_features_is_the_embedding_the_head_reads(name, options, shape):
     with no_grad():
         embedding = model.features(x)
         assert embedding.shape == shape
-        np.testing.assert_array_equal(model.head(embedding).data, model(x).data)
+        np.testing.assert_array_equal(model.head(embedding).array, model(x).array)
 
 
 def test_width_keeps_the_topology():

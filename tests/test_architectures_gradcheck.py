@@ -119,7 +119,7 @@ def test_reduced_copies_keep_the_randomness_they_test():
         first = model(x)
         replay_randomness(model, seed=1)
         second = model(x)
-    assert len(first) == 3 and not np.allclose(first[0].data, second[0].data)
+    assert len(first) == 3 and not np.allclose(first[0].array, second[0].array)
     model, x = reduced_model("stochastic_depth_resnet_cifar", training=True)
     assert any(isinstance(m, nn.DropPath) for m in model.modules())
 

@@ -128,11 +128,11 @@ def check_against_reference(config):
         y = CONV[config.spatial_dims](xt, wt, bt, **config.kwargs(), algorithm=algorithm)
         assert y.shape == (config.input_shape[0], config.weight_shape[0]) + sizes
         assert y.dtype == config.dtype
-        np.testing.assert_allclose(y.data, expected, rtol=tol, atol=tol, err_msg=f"{algorithm} forward")
+        np.testing.assert_allclose(y.array, expected, rtol=tol, atol=tol, err_msg=f"{algorithm} forward")
         y.backward(grad_y.astype(config.dtype))
-        np.testing.assert_allclose(xt.grad.data, grad_x, rtol=tol, atol=tol, err_msg=f"{algorithm} dL/dx")
-        np.testing.assert_allclose(wt.grad.data, grad_w, rtol=tol, atol=tol, err_msg=f"{algorithm} dL/dw")
-        np.testing.assert_allclose(bt.grad.data, grad_y.sum(axis=(0,) + tuple(range(2, y.ndim))),
+        np.testing.assert_allclose(xt.grad.array, grad_x, rtol=tol, atol=tol, err_msg=f"{algorithm} dL/dx")
+        np.testing.assert_allclose(wt.grad.array, grad_w, rtol=tol, atol=tol, err_msg=f"{algorithm} dL/dw")
+        np.testing.assert_allclose(bt.grad.array, grad_y.sum(axis=(0,) + tuple(range(2, y.ndim))),
                                    rtol=tol, atol=tol, err_msg=f"{algorithm} dL/db")
 
 
@@ -227,7 +227,7 @@ def test_nan_and_inf_propagate_only_to_the_outputs_that_see_them(algorithm, bad)
     x = rng.standard_normal((2, 2, 9, 9))
     x[1, 0, 4, 6] = bad
     w = rng.uniform(0.5, 1.0, (3, 2, 3, 3))  # positive, so inf stays inf
-    y = F.conv2d(x, w, stride=2, padding=1, algorithm=algorithm).data
+    y = F.conv2d(x, w, stride=2, padding=1, algorithm=algorithm).array
     seen = np.zeros(y.shape, bool)
     seen[1, :, 2, 3] = True  # the one window (rows 2i-1..2i+1, columns 2j-1..2j+1) holding (4, 6)
     assert np.all(~np.isfinite(y[seen])) and np.all(np.isfinite(y[~seen]))
@@ -239,7 +239,7 @@ def test_auto_chooses_a_registered_algorithm_and_matches_the_others():
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, 3, 8, 8)), rng.standard_normal((4, 3, 3, 3))
     names = ["auto"] + supporting_algorithms(x, w, padding=1)
-    results = [F.conv2d(x, w, padding=1, algorithm=name).data for name in names]
+    results = [F.conv2d(x, w, padding=1, algorithm=name).array for name in names]
     for other in results[1:]:
         np.testing.assert_allclose(results[0], other, rtol=1e-12, atol=1e-12)
 
@@ -248,7 +248,7 @@ def test_no_graph_is_recorded_without_requires_grad():
     x = mc.tensor(np.ones((1, 1, 3, 3), np.float32))
     w = mc.tensor(np.ones((1, 1, 2, 2), np.float32))
     y = F.conv2d(x, w)
-    assert not y.requires_grad and y.data.tolist() == [[[[4.0, 4.0], [4.0, 4.0]]]]
+    assert not y.requires_grad and y.array.tolist() == [[[[4.0, 4.0], [4.0, 4.0]]]]
 
 
 def test_gradient_flows_through_a_stack_of_convolutions():
@@ -273,4 +273,4 @@ def test_empty_batch_strided_and_read_only_inputs(algorithm):
     read_only.flags.writeable = False
     expected = reference_forward(strided.astype(np.float64), w.astype(np.float64), (1, 1), [(0, 0)] * 2, (1, 1), 1)
     for x in (strided, read_only):
-        np.testing.assert_allclose(F.conv2d(x, w, algorithm=algorithm).data, expected, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(F.conv2d(x, w, algorithm=algorithm).array, expected, rtol=1e-4, atol=1e-4)

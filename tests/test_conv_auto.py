@@ -51,7 +51,7 @@ def test_autotune_caches_per_pass_winners_and_stays_correct():
     w = mc.tensor(rng.standard_normal((16, 16, 3, 3)), requires_grad=True)
     expected = F.conv2d(x, w, padding=1, algorithm="direct")
     expected.sum().backward()
-    grads = x.grad.data.copy(), w.grad.data.copy()
+    grads = x.grad.array.copy(), w.grad.array.copy()
     x.grad = w.grad = None
     previous = kernels.autotune(True)
     try:
@@ -62,9 +62,9 @@ def test_autotune_caches_per_pass_winners_and_stays_correct():
         assert set(chosen) == {"fwd", "bwd_data", "bwd_weight"}
         g = next(iter(kernels.autotune_cache()))
         assert set(chosen.values()) <= set(kernels.eligible_algorithms(g))
-        np.testing.assert_allclose(y.data, expected.data, rtol=1e-10, atol=1e-10)
-        np.testing.assert_allclose(x.grad.data, grads[0], rtol=1e-10, atol=1e-10)
-        np.testing.assert_allclose(w.grad.data, grads[1], rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(y.array, expected.array, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(x.grad.array, grads[0], rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(w.grad.array, grads[1], rtol=1e-10, atol=1e-10)
         F.conv2d(x, w, padding=1)
         assert len(kernels.autotune_cache()) == 1  # the same shape is not timed again
     finally:

@@ -57,8 +57,8 @@ def check_direct(x_shape, w_shape, stride, pairs, dilation, groups, dtype):
     y = CONV[dims](xt, wt, stride=stride, padding=tuple(pairs), dilation=dilation, groups=groups,
                    algorithm="direct")
     y.backward(grad_y.astype(dtype))
-    for name, value, expected in (("forward", y.data, y_ref), ("dL/dx", xt.grad.data, grad_x_ref),
-                                  ("dL/dw", wt.grad.data, grad_w_ref)):
+    for name, value, expected in (("forward", y.array, y_ref), ("dL/dx", xt.grad.array, grad_x_ref),
+                                  ("dL/dw", wt.grad.array, grad_w_ref)):
         assert value.dtype == dtype and value.shape == expected.shape, name
         scale = max(np.abs(expected).max(), 1.0)
         np.testing.assert_allclose(value, expected, rtol=0, atol=TOLERANCE[dtype] * scale, err_msg=name)
@@ -122,7 +122,7 @@ def test_nan_reaches_only_the_outputs_whose_windows_hold_it(stride):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 8, 7, 9))
     x[0, 5, 3, 0] = np.nan  # the first column: next to the previous row's spare columns
-    y = F.conv2d(x, rng.standard_normal((4, 8, 3, 3)), stride=stride, padding=1, algorithm="direct").data
+    y = F.conv2d(x, rng.standard_normal((4, 8, 3, 3)), stride=stride, padding=1, algorithm="direct").array
     rows = [o for o in range(y.shape[2]) if abs(o * stride - 3) <= 1]
     cols = [o for o in range(y.shape[3]) if abs(o * stride) <= 1]
     seen = np.zeros(y.shape, bool)

@@ -31,13 +31,13 @@ def test_gemm_matches_the_definition(n, groups, cg, kg, h, w_, stride, dtype):
     y = F.conv2d(tx, tw, stride=stride, groups=groups, algorithm="gemm")
     expected = reference_1x1(x, w, stride, groups)
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(y.data, expected, rtol=tol, atol=tol * np.abs(expected).max())
+    np.testing.assert_allclose(y.array, expected, rtol=tol, atol=tol * np.abs(expected).max())
     gy = rng.standard_normal(y.shape)
     y.backward(gy.astype(dtype))
     # adjoint identities against the reference forward: <y, gy> = <x, dx> = <w, dw>
     inner = np.sum(expected * gy)
-    assert np.sum(x * tx.grad.data) == pytest.approx(inner, rel=tol * 10, abs=tol * 10)
-    assert np.sum(w * tw.grad.data) == pytest.approx(inner, rel=tol * 10, abs=tol * 10)
+    assert np.sum(x * tx.grad.array) == pytest.approx(inner, rel=tol * 10, abs=tol * 10)
+    assert np.sum(w * tw.grad.array) == pytest.approx(inner, rel=tol * 10, abs=tol * 10)
 
 
 @pytest.mark.parametrize("stride, groups", [(1, 1), (2, 2), (3, 1)])

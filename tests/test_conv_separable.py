@@ -89,7 +89,7 @@ def check_algorithm(layer, algorithm, weight):
     y = F.conv2d(xt, wt, stride=layer["stride"], padding=layer["pairs"], dilation=layer["dilation"],
                  groups=layer["groups"], algorithm=algorithm)
     y.backward(grad_y.astype(dtype))
-    for name, value, want in zip(("y", "dL/dx", "dL/dw"), (y.data, xt.grad.data, wt.grad.data), expected):
+    for name, value, want in zip(("y", "dL/dx", "dL/dw"), (y.array, xt.grad.array, wt.grad.array), expected):
         assert value.dtype == dtype and value.shape == want.shape, name
         assert relative_error(value, want) <= RELATIVE_ERROR[dtype], (name, relative_error(value, want))
 
@@ -171,7 +171,7 @@ def test_separable_conv2d_is_conv2d_with_the_outer_product(layer):
                          layer["stride"], layer["pairs"], layer["dilation"], layer["groups"])[0]
     y = F.separable_conv2d(x, col, row, stride=layer["stride"], padding=layer["pairs"],
                            dilation=layer["dilation"], groups=layer["groups"])
-    assert y.dtype == dtype and relative_error(y.data, expected) <= RELATIVE_ERROR[dtype]
+    assert y.dtype == dtype and relative_error(y.array, expected) <= RELATIVE_ERROR[dtype]
 
 
 def test_separable_conv2d_gradcheck():
@@ -225,10 +225,10 @@ def test_low_rank_is_conv2d_with_the_truncated_svd(dtype, kernel, rank):
     args = ((1, 2), [(1, 1), (2, 0)], (2, 1), 2)
     y = F.low_rank_conv2d(x, w, rank, stride=args[0], padding=args[1], dilation=args[2], groups=args[3])
     approximated = reference(x.astype(float), truncated(w.astype(float), rank), None, *args)[0]
-    assert relative_error(y.data, approximated) <= RELATIVE_ERROR[dtype]
+    assert relative_error(y.array, approximated) <= RELATIVE_ERROR[dtype]
     exact = reference(x.astype(float), w.astype(float), None, *args)[0]
     lossy = rank < min(kernel)
-    assert (relative_error(y.data, exact) > 1e-3) == lossy  # full rank is conv2d itself
+    assert (relative_error(y.array, exact) > 1e-3) == lossy  # full rank is conv2d itself
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3])
@@ -256,7 +256,7 @@ def test_depthwise_separable_is_depthwise_then_pointwise():
     y = F.depthwise_separable_conv2d(x, dw, pw, db, pb, stride=2, padding=1)
     h = reference(x, dw, None, (2, 2), [(1, 1), (1, 1)], (1, 1), 3)[0] + db[:, None, None]
     expected = np.einsum("nchw,kc->nkhw", h, pw[:, :, 0, 0]) + pb[:, None, None]
-    assert relative_error(y.data, expected) <= 1e-12
+    assert relative_error(y.array, expected) <= 1e-12
 
 
 def test_depthwise_separable_gradcheck():

@@ -61,9 +61,9 @@ def test_conv_transpose_is_the_adjoint_of_conv(config):
     x, w = random(config.input_shape, 0), random(config.weight_shape, 1)
     geometry = conv_geometry("test", x, w, None, config.stride, config.padding, config.dilation, config.groups, 2)
     for algorithm in eligible_algorithms(geometry):
-        conv_x = F.conv2d(x, w, **config.kwargs(), algorithm=algorithm).data
+        conv_x = F.conv2d(x, w, **config.kwargs(), algorithm=algorithm).array
         y = random(conv_x.shape, 2)
-        transposed = F.conv_transpose2d(y, w, **transpose_arguments(config), algorithm=algorithm).data
+        transposed = F.conv_transpose2d(y, w, **transpose_arguments(config), algorithm=algorithm).array
         assert transposed.shape == x.shape
         np.testing.assert_allclose(np.sum(conv_x * y), np.sum(x * transposed), rtol=1e-10, atol=1e-10)
 
@@ -78,7 +78,7 @@ def test_conv_transpose_output_size_formula():
 def test_conv_transpose_upsamples_by_scattering_the_kernel():
     """Stride 2, a 2x2 kernel of ones: every input pixel becomes a 2x2 block (a closed form)."""
     x = np.arange(4.0).reshape(1, 1, 2, 2)
-    y = F.conv_transpose2d(x, np.ones((1, 1, 2, 2)), stride=2).data
+    y = F.conv_transpose2d(x, np.ones((1, 1, 2, 2)), stride=2).array
     np.testing.assert_array_equal(y[0, 0], np.kron(x[0, 0], np.ones((2, 2))))
 
 
@@ -116,7 +116,7 @@ def test_local_conv_matches_reference_and_gradcheck(config):
     pairs = pairs_of(config.padding, config.weight_shape[2:], config.dilation)
     y = F.local_conv2d(x, weight, bias, config.stride, config.padding, config.dilation)
     expected = local_reference(x, weight, bias, config.stride, pairs, config.dilation)
-    np.testing.assert_allclose(y.data, expected, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(y.array, expected, rtol=1e-10, atol=1e-10)
     # Directional finite differences: a few forward passes, however many weights there are.
     xt, wt, bt = (mc.tensor(a, requires_grad=True) for a in (x, weight, bias))
     assert_gradcheck(lambda x, w, b: F.local_conv2d(x, w, b, config.stride, config.padding, config.dilation),
@@ -133,7 +133,7 @@ def test_local_conv_with_equal_kernels_is_conv(config):
     weight = np.broadcast_to(w, out + w.shape).copy()
     bias = np.broadcast_to(b, out + b.shape).copy()
     got = F.local_conv2d(x, weight, bias, config.stride, config.padding, config.dilation)
-    np.testing.assert_allclose(got.data, expected.data, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got.array, expected.array, rtol=1e-10, atol=1e-10)
 
 
 @settings(max_examples=30)
@@ -144,7 +144,7 @@ def test_tiled_conv_with_one_tile_is_conv(config):
     expected = F.conv2d(x, w, b, **config.kwargs())
     got = F.tiled_conv2d(x, w[None, None], b[None, None], config.stride, config.padding, config.dilation,
                          tile=(1, 1))
-    np.testing.assert_allclose(got.data, expected.data, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got.array, expected.array, rtol=1e-10, atol=1e-10)
 
 
 @settings(max_examples=30)
@@ -159,7 +159,7 @@ def test_tiled_conv_rotates_its_kernels(config, tile):
     rows, cols = np.arange(oh) % tile[0], np.arange(ow) % tile[1]
     expected = local_reference(x, weight[rows][:, cols], bias[rows][:, cols], config.stride,
                                pairs_of(config.padding, config.weight_shape[2:], config.dilation), config.dilation)
-    np.testing.assert_allclose(y.data, expected, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(y.array, expected, rtol=1e-10, atol=1e-10)
 
 
 def test_tiled_conv_gradcheck():
@@ -190,10 +190,10 @@ def test_layers_use_pytorch_default_init(layer, fan_in):
     a, b = layer(np.random.default_rng(5)), layer(np.random.default_rng(5))
     bound = 1 / np.sqrt(fan_in)
     for p, q in ((a.weight, b.weight), (a.bias, b.bias)):
-        np.testing.assert_array_equal(p.data, q.data)  # the generator reproduces the draw
-        assert p.dtype == np.float32 and np.abs(p.data).max() <= bound
+        np.testing.assert_array_equal(p.array, q.array)  # the generator reproduces the draw
+        assert p.dtype == np.float32 and np.abs(p.array).max() <= bound
     # U(-bound, bound) has standard deviation bound / sqrt(3)
-    assert abs(a.weight.data.std() - bound / np.sqrt(3)) < 0.2 * bound
+    assert abs(a.weight.array.std() - bound / np.sqrt(3)) < 0.2 * bound
 
 
 def test_conv_layers_shapes_and_dtype():
@@ -221,8 +221,8 @@ def test_conv2d_padding_modes(mode, numpy_mode):
     x = random((2, 2, 5, 6), 1)
     padded = np.pad(x, [(0, 0), (0, 0), (1, 2), (1, 0)], mode=numpy_mode)
     fields = receptive_fields(padded, (3, 2), (1, 1), [(0, 0), (0, 0)], (1, 1))
-    expected = np.einsum("ncijab,ocab->noij", fields, layer.weight.data) + layer.bias.data[:, None, None]
-    np.testing.assert_allclose(layer(x).data, expected, rtol=1e-10, atol=1e-10)
+    expected = np.einsum("ncijab,ocab->noij", fields, layer.weight.array) + layer.bias.array[:, None, None]
+    np.testing.assert_allclose(layer(x).array, expected, rtol=1e-10, atol=1e-10)
 
 
 def test_conv2d_layer_gradcheck_with_circular_padding():
@@ -235,5 +235,5 @@ def test_layer_state_dict_round_trip():
     b = nn.Conv2d(3, 4, 3, generator=np.random.default_rng(1))
     b.load_state_dict(a.state_dict())
     x = random((1, 3, 5, 5), 2, np.float32)
-    np.testing.assert_array_equal(a(x).data, b(x).data)
+    np.testing.assert_array_equal(a(x).array, b(x).array)
     assert "kernel_size=(3, 3)" in repr(a)

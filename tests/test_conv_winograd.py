@@ -65,7 +65,7 @@ def run(name, x, w, grad_y, pads, groups):
     xt, wt = mc.tensor(x, requires_grad=True), mc.tensor(w, requires_grad=True)
     y = F.conv2d(xt, wt, padding=pads, groups=groups, algorithm=name)
     y.backward(grad_y)
-    return y.data, xt.grad.data, wt.grad.data
+    return y.array, xt.grad.array, wt.grad.array
 
 
 def check(name, dtype, shape, filters, pads, groups, seed=0):
@@ -147,7 +147,7 @@ def test_f2x3_convolution_is_exact_on_integer_data():
     x = rng.integers(-8, 9, (2, 5, 9, 7)).astype(np.float64)
     w = rng.integers(-8, 9, (4, 5, 3, 3)).astype(np.float64)
     pads = ((1, 2), (0, 1))
-    y = F.conv2d(x, w, padding=pads, algorithm="winograd_f2x3").data
+    y = F.conv2d(x, w, padding=pads, algorithm="winograd_f2x3").array
     assert np.array_equal(y, reference(x, w, None, pads, 1)[0])
 
 

@@ -77,7 +77,7 @@ def test_checkpoint_round_trip(tmp_path):
     restored = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     restored.load_state_dict(loaded["model"])
     for a, b in zip(model.parameters(), restored.parameters()):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.array, b.array)
     opt2 = mc.optim.Adam(restored.parameters(), lr=0.01)
     opt2.load_state_dict(loaded["optimizer"])
     assert opt2.state_dict()["state"][0]["step"] == 1

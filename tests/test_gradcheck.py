@@ -150,11 +150,11 @@ def test_several_outputs_all_take_part():
 
 def test_leaves_inputs_and_their_grads_unchanged():
     x = leaf((2, 2))
-    before = x.data.copy()
+    before = x.array.copy()
     x.grad = mc.tensor(np.full((2, 2), 7.0))
     gradcheck(lambda a: a.exp(), [x])
-    np.testing.assert_array_equal(x.data, before)
-    np.testing.assert_array_equal(x.grad.data, 7.0)
+    np.testing.assert_array_equal(x.array, before)
+    np.testing.assert_array_equal(x.grad.array, 7.0)
 
 
 def test_inputs_computed_by_earlier_ops_are_checked_as_leaves():

@@ -27,7 +27,7 @@ def test_gradcheck_with_replayed_masks(op, p, shape, seed):
 
 def test_dropout_mask_statistics_and_scaling():
     x = np.ones((200, 500))
-    out = F.dropout(minicnn.tensor(x), 0.3, generator=np.random.default_rng(1)).data
+    out = F.dropout(minicnn.tensor(x), 0.3, generator=np.random.default_rng(1)).array
     np.testing.assert_allclose(np.unique(out), [0.0, 1 / 0.7])
     assert abs((out == 0).mean() - 0.3) < 0.01      # 100,000 draws: sd of the fraction ~0.0015
     assert abs(out.mean() - 1.0) < 0.02             # inverted dropout keeps the expectation
@@ -35,7 +35,7 @@ def test_dropout_mask_statistics_and_scaling():
 
 def test_dropout2d_zeroes_whole_channels():
     out = F.dropout2d(minicnn.tensor(np.ones((20, 30, 4, 4))), 0.5,
-                      generator=np.random.default_rng(2)).data
+                      generator=np.random.default_rng(2)).array
     per_channel = out.reshape(20, 30, -1)
     assert np.all((per_channel == 0).all(axis=2) | (per_channel == 2.0).all(axis=2))
     assert 0.4 < (per_channel[..., 0] == 0).mean() < 0.6
@@ -44,7 +44,7 @@ def test_dropout2d_zeroes_whole_channels():
 
 def test_drop_path_drops_whole_samples_with_survival_probability():
     out = F.drop_path(minicnn.tensor(np.ones((4000, 2, 3))), 0.8,
-                      generator=np.random.default_rng(3)).data
+                      generator=np.random.default_rng(3)).array
     per_sample = out.reshape(4000, -1)
     assert np.all((per_sample == 0).all(axis=1) | (per_sample == 1 / 0.8).all(axis=1))
     assert abs((per_sample[:, 0] > 0).mean() - 0.8) < 0.03
@@ -52,9 +52,9 @@ def test_drop_path_drops_whole_samples_with_survival_probability():
 
 def test_drop_path_paper_rule_scales_in_evaluation():
     x = minicnn.tensor(np.full((1000, 3), 2.0))
-    train = F.drop_path(x, 0.75, inverted=False, generator=np.random.default_rng(4)).data
+    train = F.drop_path(x, 0.75, inverted=False, generator=np.random.default_rng(4)).array
     assert set(np.unique(train)) <= {0.0, 2.0}                  # survivors unscaled in training
-    np.testing.assert_allclose(F.drop_path(x, 0.75, training=False, inverted=False).data, 1.5)
+    np.testing.assert_allclose(F.drop_path(x, 0.75, training=False, inverted=False).array, 1.5)
     assert F.drop_path(x, 0.75, training=False) is x            # inverted: identity in eval
 
 
@@ -69,11 +69,11 @@ def test_modules_draw_from_their_generator_or_the_default():
     x = minicnn.tensor(np.ones((8, 8)))
     a = nn.Dropout(0.5, generator=np.random.default_rng(9))
     b = nn.Dropout(0.5, generator=np.random.default_rng(9))
-    np.testing.assert_array_equal(a(x).data, b(x).data)
+    np.testing.assert_array_equal(a(x).array, b(x).array)
     minicnn.manual_seed(11)
-    first = nn.Dropout(0.5)(x).data
+    first = nn.Dropout(0.5)(x).array
     minicnn.manual_seed(11)
-    np.testing.assert_array_equal(nn.Dropout(0.5)(x).data, first)
+    np.testing.assert_array_equal(nn.Dropout(0.5)(x).array, first)
 
 
 @pytest.mark.parametrize("call, message", [

@@ -33,7 +33,7 @@ def reference_lrn(a, size, alpha, beta, k):
 def test_lrn_matches_reference_and_gradcheck(shape, size, alpha, beta, k, seed):
     x = np.random.default_rng(seed).standard_normal(shape)
     out = F.local_response_norm(minicnn.tensor(x), size, alpha, beta, k)
-    np.testing.assert_allclose(out.data, reference_lrn(x, size, alpha, beta, k), rtol=1e-12)
+    np.testing.assert_allclose(out.array, reference_lrn(x, size, alpha, beta, k), rtol=1e-12)
     assert_gradcheck(lambda a: F.local_response_norm(a, size, alpha, beta, k),
                      [minicnn.tensor(x, requires_grad=True)])
 
@@ -43,7 +43,7 @@ def test_lrn_hand_example():
     # scale = [1 + 1 + 4, 1 + 1 + 4 + 9, 1 + 4 + 9] = [6, 15, 14]
     a = minicnn.tensor(np.array([1.0, 2.0, 3.0]).reshape(1, 3, 1, 1))
     out = F.local_response_norm(a, 3, alpha=3.0, beta=1.0, k=1.0)
-    np.testing.assert_allclose(out.data.ravel(), [1 / 6, 2 / 15, 3 / 14])
+    np.testing.assert_allclose(out.array.ravel(), [1 / 6, 2 / 15, 3 / 14])
 
 
 def test_lrn_alexnet_parameterisation():
@@ -54,14 +54,14 @@ def test_lrn_alexnet_parameterisation():
         window = slice(max(0, i - 2), min(7, i + 2) + 1)
         paper[:, i] = x[:, i] / (2 + 1e-4 * (x[:, window] ** 2).sum(axis=1)) ** 0.75
     layer = nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)
-    np.testing.assert_allclose(layer(minicnn.tensor(x)).data, paper, rtol=1e-12)
+    np.testing.assert_allclose(layer(minicnn.tensor(x)).array, paper, rtol=1e-12)
 
 
 def test_lrn_float32_and_3d_input():
     x = np.random.default_rng(1).standard_normal((2, 5, 7)).astype(np.float32)
     out = F.local_response_norm(minicnn.tensor(x), 3)
     assert out.dtype == np.float32
-    np.testing.assert_allclose(out.data, reference_lrn(x.astype(np.float64), 3, 1e-4, 0.75, 1.0),
+    np.testing.assert_allclose(out.array, reference_lrn(x.astype(np.float64), 3, 1e-4, 0.75, 1.0),
                                rtol=1e-5)
 
 
@@ -116,19 +116,19 @@ def reference_lcn(x, size, sigma, eps):
 def test_lcn_matches_reference_and_gradcheck(shape, size, sigma, seed):
     x = np.random.default_rng(seed).standard_normal(shape)
     out = F.local_contrast_norm(minicnn.tensor(x), size, sigma)
-    np.testing.assert_allclose(out.data, reference_lcn(x, size, sigma, 1e-4), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out.array, reference_lcn(x, size, sigma, 1e-4), rtol=1e-10, atol=1e-12)
     assert_gradcheck(lambda a: F.local_contrast_norm(a, size, sigma),
                      [minicnn.tensor(x, requires_grad=True)])
 
 
 def test_lcn_removes_a_constant_and_normalises_contrast():
-    flat = F.local_contrast_norm(minicnn.tensor(np.full((1, 2, 6, 6), 3.0))).data
+    flat = F.local_contrast_norm(minicnn.tensor(np.full((1, 2, 6, 6), 3.0))).array
     np.testing.assert_allclose(flat, 0, atol=1e-9)
     x = np.random.default_rng(3).standard_normal((1, 3, 8, 8))
     layer = nn.LocalContrastNorm(5)
     # scaling the input's contrast leaves the output unchanged (the divisive step undoes it)
-    np.testing.assert_allclose(layer(minicnn.tensor(10 * x + 4)).data,
-                               layer(minicnn.tensor(x)).data, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(layer(minicnn.tensor(10 * x + 4)).array,
+                               layer(minicnn.tensor(x)).array, rtol=1e-9, atol=1e-12)
 
 
 # ---- batch normalisation -------------------------------------------------------------------
@@ -163,7 +163,7 @@ def test_batch_norm_matches_reference_and_gradcheck(shape, training, affine, see
                     * weight.reshape(b) + bias.reshape(b))
     out = F.batch_norm(minicnn.tensor(x), running_mean.copy(), running_var.copy(), weight, bias,
                        training)
-    np.testing.assert_allclose(out.data, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out.array, expected, rtol=1e-10, atol=1e-12)
 
     def fn(a, *weight_and_bias):
         return F.batch_norm(a, running_mean.copy(), running_var.copy(), *weight_and_bias,
@@ -176,7 +176,7 @@ def test_batch_norm_hand_example():
     x = minicnn.tensor(np.array([[1.0], [2.0], [3.0], [6.0]]))
     rm, rv = np.zeros(1), np.ones(1)
     out = F.batch_norm(x, rm, rv, training=True, momentum=0.5, eps=1e-12)
-    np.testing.assert_allclose(out.data.ravel(), (np.array([1, 2, 3, 6]) - 3) / np.sqrt(3.5))
+    np.testing.assert_allclose(out.array.ravel(), (np.array([1, 2, 3, 6]) - 3) / np.sqrt(3.5))
     np.testing.assert_allclose(rm, [1.5])                   # 0.5 * 0 + 0.5 * 3
     np.testing.assert_allclose(rv, [0.5 + 0.5 * 14 / 3])    # unbiased variance 14 / 3
 
@@ -198,37 +198,37 @@ def test_running_stats_after_k_steps_match_closed_form(momentum):
         weights = [m * (1 - m) ** (k - t) for t in range(1, k + 1)]
         expected_mean = sum(w * s for w, s in zip(weights, means))
         expected_var = (1 - m) ** k + sum(w * s for w, s in zip(weights, variances))
-    np.testing.assert_allclose(layer.running_mean.data, expected_mean, rtol=1e-12)
-    np.testing.assert_allclose(layer.running_var.data, expected_var, rtol=1e-12)
-    assert int(layer.num_batches_tracked.data) == k
+    np.testing.assert_allclose(layer.running_mean.array, expected_mean, rtol=1e-12)
+    np.testing.assert_allclose(layer.running_var.array, expected_var, rtol=1e-12)
+    assert int(layer.num_batches_tracked.array) == k
 
 
 def test_eval_uses_running_stats_and_state_dict_holds_them():
     rng = np.random.default_rng(6)
     layer = nn.BatchNorm1d(2).double()
-    layer.weight.data[:] = [2.0, 0.5]
-    layer.bias.data[:] = [1.0, -1.0]
+    layer.weight.array[:] = [2.0, 0.5]
+    layer.bias.array[:] = [1.0, -1.0]
     for _ in range(3):
         layer(minicnn.tensor(rng.standard_normal((8, 2)) + 3))
     layer.eval()
     x = rng.standard_normal((5, 2))
-    expected = ((x - layer.running_mean.data) / np.sqrt(layer.running_var.data + 1e-5)
+    expected = ((x - layer.running_mean.array) / np.sqrt(layer.running_var.array + 1e-5)
                 * [2.0, 0.5] + [1.0, -1.0])
-    before = layer.running_mean.data.copy()
-    np.testing.assert_allclose(layer(minicnn.tensor(x)).data, expected)
-    np.testing.assert_array_equal(layer.running_mean.data, before)  # eval never updates
+    before = layer.running_mean.array.copy()
+    np.testing.assert_allclose(layer(minicnn.tensor(x)).array, expected)
+    np.testing.assert_array_equal(layer.running_mean.array, before)  # eval never updates
     state = layer.state_dict()
     assert set(state) == {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}
     fresh = nn.BatchNorm1d(2).double()
     fresh.load_state_dict(state)
     fresh.eval()
-    np.testing.assert_allclose(fresh(minicnn.tensor(x)).data, expected)
+    np.testing.assert_allclose(fresh(minicnn.tensor(x)).array, expected)
 
 
 def test_without_running_stats_batch_statistics_are_used_in_eval_too():
     layer = nn.BatchNorm2d(2, affine=False, track_running_stats=False).double().eval()
     x = np.random.default_rng(7).standard_normal((3, 2, 2, 2))
-    np.testing.assert_allclose(layer(minicnn.tensor(x)).data,
+    np.testing.assert_allclose(layer(minicnn.tensor(x)).array,
                                reference_bn_train(x, np.ones(2), np.zeros(2), 1e-5))
     assert layer.state_dict() == {} and list(layer.parameters()) == []
 

@@ -106,8 +106,8 @@ def test_max_pool_matches_reference_and_gradcheck(nd, data, seed):
             config["ceil_mode"])
     out, index = MAX_POOL[nd](minicnn.tensor(x), *args, return_indices=True)
     expected, expected_index = reference_max_pool(x, *args)
-    np.testing.assert_allclose(out.data, expected, rtol=0, atol=0)
-    np.testing.assert_array_equal(index.data, expected_index)
+    np.testing.assert_allclose(out.array, expected, rtol=0, atol=0)
+    np.testing.assert_array_equal(index.array, expected_index)
     if np.isfinite(expected).all():  # finite differences of -inf outputs are meaningless
         t = minicnn.tensor(x, requires_grad=True)
         assert_gradcheck(lambda a: MAX_POOL[nd](a, *args), [t])
@@ -119,8 +119,8 @@ def test_max_pool2d_hand_example():
                   [0., 0., 2., 9.],
                   [7., 0., 3., 1.]])[None, None]
     out, index = F.max_pool2d(minicnn.tensor(x), 2, return_indices=True)
-    np.testing.assert_array_equal(out.data[0, 0], [[4., 5.], [7., 9.]])
-    np.testing.assert_array_equal(index.data[0, 0], [[5, 2], [12, 11]])  # h * W + w
+    np.testing.assert_array_equal(out.array[0, 0], [[4., 5.], [7., 9.]])
+    np.testing.assert_array_equal(index.array[0, 0], [[5, 2], [12, 11]])  # h * W + w
 
 
 def test_overlapping_pooling_alexnet_sizes():
@@ -135,36 +135,36 @@ def test_ceil_mode_drops_a_window_starting_in_the_right_padding():
     # right padding, so PyTorch keeps 2 windows.
     assert F.pool.pool_output_size(3, 2, 2, 1, 1, True) == 2
     x = minicnn.tensor(np.arange(3.0)[None, None])
-    np.testing.assert_array_equal(F.max_pool1d(x, 2, 2, 1, ceil_mode=True).data[0, 0], [0., 2.])
+    np.testing.assert_array_equal(F.max_pool1d(x, 2, 2, 1, ceil_mode=True).array[0, 0], [0., 2.])
     # ceil_mode adds a partial window when it starts inside the input: L=5, k=2, s=2
     y = F.max_pool1d(minicnn.tensor(np.arange(5.0)[None, None]), 2, ceil_mode=True)
-    np.testing.assert_array_equal(y.data[0, 0], [1., 3., 4.])
+    np.testing.assert_array_equal(y.array[0, 0], [1., 3., 4.])
 
 
 def test_max_pool_tie_routes_gradient_to_one_element():
     x = minicnn.tensor(np.ones((1, 1, 4, 4)), requires_grad=True)
     out = F.max_pool2d(x, 2)
     out.sum().backward()
-    grad = x.grad.data[0, 0]
+    grad = x.grad.array[0, 0]
     # each 2x2 window sends its 1 to its first element only
     np.testing.assert_array_equal(grad, [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]])
     # overlapping windows with a tie: still one element per window
     x = minicnn.tensor(np.ones((1, 1, 1, 5)), requires_grad=True)
     F.max_pool2d(x, (1, 3), (1, 1)).sum().backward()
-    np.testing.assert_array_equal(x.grad.data.ravel(), [1, 1, 1, 0, 0])
+    np.testing.assert_array_equal(x.grad.array.ravel(), [1, 1, 1, 0, 0])
 
 
 def test_max_pool_propagates_nan():
     x = np.array([[[1.0, np.nan, 0.5, 2.0]]])
     out = F.max_pool1d(minicnn.tensor(x), 2)
-    assert np.isnan(out.data[0, 0, 0]) and out.data[0, 0, 1] == 2.0
+    assert np.isnan(out.array[0, 0, 0]) and out.array[0, 0, 1] == 2.0
 
 
 def test_max_pool_unbatched_and_float32():
     x = np.random.default_rng(0).standard_normal((3, 6, 6)).astype(np.float32)
     out = F.max_pool2d(minicnn.tensor(x), 2)
     assert out.dtype == np.float32 and out.shape == (3, 3, 3)
-    np.testing.assert_array_equal(out.data, x.reshape(3, 3, 2, 3, 2).max(axis=(2, 4)))
+    np.testing.assert_array_equal(out.array, x.reshape(3, 3, 2, 3, 2).max(axis=(2, 4)))
 
 
 # ---- average pooling -----------------------------------------------------------------------
@@ -177,16 +177,16 @@ def test_avg_pool_matches_reference_and_gradcheck(nd, data, seed, count_include_
     args = (config["kernel_size"], config["stride"], config["padding"], config["ceil_mode"],
             count_include_pad, divisor)
     out = AVG_POOL[nd](minicnn.tensor(x), *args)
-    np.testing.assert_allclose(out.data, reference_avg_pool(x, *args), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.array, reference_avg_pool(x, *args), rtol=1e-12, atol=1e-12)
     assert_gradcheck(lambda a: AVG_POOL[nd](a, *args), [minicnn.tensor(x, requires_grad=True)])
 
 
 def test_avg_pool2d_hand_example_padding_divisors():
     x = minicnn.tensor(np.arange(1.0, 5.0).reshape(1, 1, 2, 2))  # [[1, 2], [3, 4]]
     # 3x3 window, padding 1, stride 2: one window covering the whole input (sum 10)
-    assert F.avg_pool2d(x, 3, 2, 1).data.item() == pytest.approx(10 / 9)
-    assert F.avg_pool2d(x, 3, 2, 1, count_include_pad=False).data.item() == pytest.approx(10 / 4)
-    assert F.avg_pool2d(x, 3, 2, 1, divisor_override=2).data.item() == pytest.approx(5.0)
+    assert F.avg_pool2d(x, 3, 2, 1).array.item() == pytest.approx(10 / 9)
+    assert F.avg_pool2d(x, 3, 2, 1, count_include_pad=False).array.item() == pytest.approx(10 / 4)
+    assert F.avg_pool2d(x, 3, 2, 1, divisor_override=2).array.item() == pytest.approx(5.0)
 
 
 def test_avg_pool_ceil_mode_window_past_padding_counts_only_to_the_padding():
@@ -194,7 +194,7 @@ def test_avg_pool_ceil_mode_window_past_padding_counts_only_to_the_padding():
     # (beyond the padded input): PyTorch divides by 2 (positions 3 and 4), not 3.
     x = minicnn.tensor(np.array([[[1.0, 2.0, 3.0, 4.0]]]))
     out = F.avg_pool1d(x, 3, 2, 1, ceil_mode=True)
-    np.testing.assert_allclose(out.data[0, 0], [3 / 3, 9 / 3, 4 / 2])
+    np.testing.assert_allclose(out.array[0, 0], [3 / 3, 9 / 3, 4 / 2])
 
 
 # ---- adaptive and global pooling -----------------------------------------------------------
@@ -206,9 +206,9 @@ def test_adaptive_pools_match_reference_and_gradcheck(nd, data, seed):
     shape = (2, 2) + spatial
     x = distinct_values(shape, seed)
     avg = ADAPTIVE_AVG[nd](minicnn.tensor(x), outs)
-    np.testing.assert_allclose(avg.data, reference_adaptive(x, outs, np.mean), rtol=1e-12)
+    np.testing.assert_allclose(avg.array, reference_adaptive(x, outs, np.mean), rtol=1e-12)
     top = ADAPTIVE_MAX[nd](minicnn.tensor(x), outs)
-    np.testing.assert_array_equal(top.data, reference_adaptive(x, outs, np.max))
+    np.testing.assert_array_equal(top.array, reference_adaptive(x, outs, np.max))
     t = minicnn.tensor(x, requires_grad=True)
     assert_gradcheck(lambda a: (ADAPTIVE_AVG[nd](a, outs), ADAPTIVE_MAX[nd](a, outs)), [t])
 
@@ -216,10 +216,10 @@ def test_adaptive_pools_match_reference_and_gradcheck(nd, data, seed):
 def test_global_average_pooling():
     x = np.random.default_rng(1).standard_normal((2, 3, 4, 5))
     expected = x.mean(axis=(2, 3))
-    np.testing.assert_allclose(F.global_avg_pool2d(minicnn.tensor(x)).data, expected)
-    np.testing.assert_allclose(nn.GlobalAvgPool2d()(minicnn.tensor(x)).data, expected)
-    np.testing.assert_allclose(nn.AdaptiveAvgPool2d(1)(minicnn.tensor(x)).data[..., 0, 0], expected)
-    np.testing.assert_allclose(nn.AdaptiveAvgPool2d((None, 1))(minicnn.tensor(x)).data[..., 0],
+    np.testing.assert_allclose(F.global_avg_pool2d(minicnn.tensor(x)).array, expected)
+    np.testing.assert_allclose(nn.GlobalAvgPool2d()(minicnn.tensor(x)).array, expected)
+    np.testing.assert_allclose(nn.AdaptiveAvgPool2d(1)(minicnn.tensor(x)).array[..., 0, 0], expected)
+    np.testing.assert_allclose(nn.AdaptiveAvgPool2d((None, 1))(minicnn.tensor(x)).array[..., 0],
                                x.mean(axis=3))
 
 
@@ -227,7 +227,7 @@ def test_global_average_pooling():
 def test_unpool_puts_each_value_at_its_argmax():
     x = distinct_values((2, 3, 6, 6), 7)
     pooled, index = F.max_pool2d(minicnn.tensor(x), 2, return_indices=True)
-    restored = F.max_unpool2d(pooled, index, 2).data
+    restored = F.max_unpool2d(pooled, index, 2).array
     for n, c, i, j in itertools.product(range(2), range(3), range(3), range(3)):
         window = x[n, c, 2 * i:2 * i + 2, 2 * j:2 * j + 2]
         a, b = np.unravel_index(window.argmax(), (2, 2))
@@ -248,8 +248,8 @@ def test_pool_unpool_pool_is_stable(data, seed):
     restored = F.max_unpool2d(pooled, index, *args, output_size=x.shape[-2:])
     again, again_index = F.max_pool2d(restored, *args, ceil_mode=config["ceil_mode"],
                                       return_indices=True)
-    np.testing.assert_array_equal(again.data, pooled.data)
-    np.testing.assert_array_equal(again_index.data, index.data)
+    np.testing.assert_array_equal(again.array, pooled.array)
+    np.testing.assert_array_equal(again_index.array, index.array)
 
 
 @settings(max_examples=15)
@@ -270,12 +270,12 @@ def test_unpool_modules_and_1d_3d():
     pooled, index = nn.MaxPool3d(2, return_indices=True)(minicnn.tensor(x))
     restored = nn.MaxUnpool3d(2)(pooled, index)
     assert restored.shape == x.shape
-    np.testing.assert_array_equal(np.sort(restored.data[restored.data != 0]),
-                                  np.sort(pooled.data.ravel()))
+    np.testing.assert_array_equal(np.sort(restored.array[restored.array != 0]),
+                                  np.sort(pooled.array.ravel()))
     y = distinct_values((1, 1, 5), 4)
     pooled, index = F.max_pool1d(minicnn.tensor(y), 2, return_indices=True)
-    np.testing.assert_array_equal(F.max_unpool1d(pooled, index, 2, output_size=(5,)).data.ravel()[
-        index.data.ravel()], pooled.data.ravel())
+    np.testing.assert_array_equal(F.max_unpool1d(pooled, index, 2, output_size=(5,)).array.ravel()[
+        index.array.ravel()], pooled.array.ravel())
 
 
 # ---- bad input -----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ def away_from(values, kinks, gap=1e-3):
 def test_elu_matches_formula_and_gradcheck(x, alpha):
     x = away_from(x, [0.0])
     expected = np.where(x > 0, x, alpha * (np.exp(x) - 1))
-    np.testing.assert_allclose(F.elu(minicnn.tensor(x), alpha).data, expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(F.elu(minicnn.tensor(x), alpha).array, expected, rtol=1e-12, atol=1e-15)
     assert_gradcheck(lambda a: F.elu(a, alpha), [minicnn.tensor(x, requires_grad=True)])
 
 
@@ -32,17 +32,17 @@ def test_elu_matches_formula_and_gradcheck(x, alpha):
 def test_hardsigmoid_matches_formula_and_gradcheck(x):
     x = away_from(x, [-3.0, 3.0])
     expected = np.minimum(np.maximum(x + 3, 0), 6) / 6  # relu6(x + 3) / 6
-    np.testing.assert_allclose(F.hardsigmoid(minicnn.tensor(x)).data, expected, rtol=1e-12)
+    np.testing.assert_allclose(F.hardsigmoid(minicnn.tensor(x)).array, expected, rtol=1e-12)
     assert_gradcheck(F.hardsigmoid, [minicnn.tensor(x, requires_grad=True)])
 
 
 def test_activation_hand_values_and_modules():
     x = minicnn.tensor(np.array([-3.0, -1.0, 0.0, 1.5, 4.0]))
-    np.testing.assert_allclose(nn.Hardsigmoid()(x).data, [0, 1 / 3, 0.5, 0.75, 1])
-    np.testing.assert_allclose(nn.ELU(2.0)(x).data, [2 * (np.exp(-3) - 1), 2 * (np.exp(-1) - 1),
+    np.testing.assert_allclose(nn.Hardsigmoid()(x).array, [0, 1 / 3, 0.5, 0.75, 1])
+    np.testing.assert_allclose(nn.ELU(2.0)(x).array, [2 * (np.exp(-3) - 1), 2 * (np.exp(-1) - 1),
                                                      0, 1.5, 4])
     assert F.elu(minicnn.tensor(np.float32([-1.0, 1.0]))).dtype == np.float32
-    assert np.isfinite(F.elu(minicnn.tensor(np.array([1000.0]))).data).all()
+    assert np.isfinite(F.elu(minicnn.tensor(np.array([1000.0]))).array).all()
 
 
 class Affine(nn.Module):
@@ -72,8 +72,8 @@ def test_concat_joins_branches_on_channels_and_gradchecks():
     layer = nn.Concat(nn.Identity(), Affine(3, 2), nn.Sequential(TakeChannels(1), nn.Tanh()))
     out = layer(minicnn.tensor(x))
     a = layer._modules["1"]
-    expected = np.concatenate([x, x * a.scale.data + a.shift.data, np.tanh(x[:, :1])], axis=1)
-    np.testing.assert_allclose(out.data, expected)
+    expected = np.concatenate([x, x * a.scale.array + a.shift.array, np.tanh(x[:, :1])], axis=1)
+    np.testing.assert_allclose(out.array, expected)
     assert out.shape == (2, 7, 2, 2)
     assert_gradcheck(layer, [minicnn.tensor(x, requires_grad=True)])
 
@@ -81,23 +81,23 @@ def test_concat_joins_branches_on_channels_and_gradchecks():
 def test_residual_v1_v2_projection_and_drop_path():
     x = np.random.default_rng(3).standard_normal((2, 3, 2, 2))
     branch, projection = Affine(3, 4), Affine(3, 5)
-    f = x * branch.scale.data + branch.shift.data
+    f = x * branch.scale.array + branch.shift.array
     v1 = nn.Residual(branch, post_activation=nn.ReLU())
-    np.testing.assert_allclose(v1(minicnn.tensor(x)).data, np.maximum(x + f, 0))
+    np.testing.assert_allclose(v1(minicnn.tensor(x)).array, np.maximum(x + f, 0))
     v2 = nn.Residual(branch)
-    np.testing.assert_allclose(v2(minicnn.tensor(x)).data, x + f)
+    np.testing.assert_allclose(v2(minicnn.tensor(x)).array, x + f)
     projected = nn.Residual(branch, shortcut=projection)
-    np.testing.assert_allclose(projected(minicnn.tensor(x)).data,
-                               x * projection.scale.data + projection.shift.data + f)
+    np.testing.assert_allclose(projected(minicnn.tensor(x)).array,
+                               x * projection.scale.array + projection.shift.array + f)
     assert_gradcheck(projected, [minicnn.tensor(x, requires_grad=True)])
     # stochastic depth, the paper's rule: in evaluation the branch is scaled by p_l
     deep = nn.Residual(branch, post_activation=nn.ReLU(),
                        drop_path=nn.DropPath(0.7, inverted=False)).eval()
-    np.testing.assert_allclose(deep(minicnn.tensor(x)).data, np.maximum(x + 0.7 * f, 0))
+    np.testing.assert_allclose(deep(minicnn.tensor(x)).array, np.maximum(x + 0.7 * f, 0))
     # in training a dropped sample passes the shortcut through unchanged
     generator = np.random.default_rng(0)
     deep = nn.Residual(branch, drop_path=nn.DropPath(0.5, generator=generator))
-    out = deep(minicnn.tensor(np.repeat(x, 20, axis=0))).data.reshape(40, -1)
+    out = deep(minicnn.tensor(np.repeat(x, 20, axis=0))).array.reshape(40, -1)
     identity = np.repeat(x, 20, axis=0).reshape(40, -1)
     dropped = np.all(out == identity, axis=1)
     kept = np.allclose(out[~dropped], identity[~dropped] + 2 * np.repeat(f, 20, axis=0)
@@ -117,9 +117,9 @@ def test_squeeze_excitation_matches_formula_and_gradchecks():
     assert layer.fc1.weight.shape == (2, 8) and layer.fc2.weight.shape == (8, 2)
     x = rng.standard_normal((2, 8, 3, 3))
     z = x.mean(axis=(2, 3))
-    hidden = np.maximum(z @ layer.fc1.weight.data.T + layer.fc1.bias.data, 0)
-    gate = 1 / (1 + np.exp(-(hidden @ layer.fc2.weight.data.T + layer.fc2.bias.data)))
-    np.testing.assert_allclose(layer(minicnn.tensor(x)).data, x * gate[:, :, None, None])
+    hidden = np.maximum(z @ layer.fc1.weight.array.T + layer.fc1.bias.array, 0)
+    gate = 1 / (1 + np.exp(-(hidden @ layer.fc2.weight.array.T + layer.fc2.bias.array)))
+    np.testing.assert_allclose(layer(minicnn.tensor(x)).array, x * gate[:, :, None, None])
     assert_gradcheck(layer, [minicnn.tensor(x, requires_grad=True)])
     with pytest.raises(ValueError, match="SqueezeExcitation: expected \\(N, 8, H, W\\)"):
         layer(minicnn.tensor(np.zeros((2, 4, 3, 3))))

@@ -40,7 +40,7 @@ def classification(draw):
 def test_cross_entropy(case, smoothing, reduction):
     logits, target = case
     out = F.cross_entropy(leaf(logits), target, reduction=reduction, label_smoothing=smoothing)
-    np.testing.assert_allclose(out.data, reference_cross_entropy(logits, target, smoothing, reduction), rtol=1e-10)
+    np.testing.assert_allclose(out.array, reference_cross_entropy(logits, target, smoothing, reduction), rtol=1e-10)
     assert_gradcheck(lambda x: F.cross_entropy(x, target, reduction=reduction, label_smoothing=smoothing),
                      [leaf(logits)])
 
@@ -65,7 +65,7 @@ def test_cross_entropy_float32_result_and_gradient():
     loss = F.cross_entropy(x, np.array([0, 3]))
     assert loss.dtype == np.float32 and loss.item() == pytest.approx(np.log(4))
     loss.backward()
-    np.testing.assert_allclose(x.grad.data, [[-0.375, 0.125, 0.125, 0.125], [0.125, 0.125, 0.125, -0.375]])
+    np.testing.assert_allclose(x.grad.array, [[-0.375, 0.125, 0.125, 0.125], [0.125, 0.125, 0.125, -0.375]])
 
 
 @pytest.mark.parametrize("target, error, match", [
@@ -92,14 +92,14 @@ def test_cross_entropy_bad_arguments():
 @given(case=classification(), reduction=st.sampled_from(["mean", "sum", "none"]))
 def test_nll_loss(case, reduction):
     logits, target = case
-    log_p = F.log_softmax(mc.tensor(logits), 1).data
+    log_p = F.log_softmax(mc.tensor(logits), 1).array
     picked = np.take_along_axis(log_p, target[:, None], 1)[:, 0]
     expected = {"mean": -picked.mean(), "sum": -picked.sum(), "none": -picked}[reduction]
-    np.testing.assert_allclose(F.nll_loss(leaf(log_p), target, reduction).data, expected)
+    np.testing.assert_allclose(F.nll_loss(leaf(log_p), target, reduction).array, expected)
     assert_gradcheck(lambda x: F.nll_loss(x, target, reduction), [leaf(log_p)])
     # log_softmax followed by nll_loss is cross_entropy
-    np.testing.assert_allclose(F.nll_loss(F.log_softmax(leaf(logits), 1), target, reduction).data,
-                               F.cross_entropy(leaf(logits), target, reduction).data, rtol=1e-12)
+    np.testing.assert_allclose(F.nll_loss(F.log_softmax(leaf(logits), 1), target, reduction).array,
+                               F.cross_entropy(leaf(logits), target, reduction).array, rtol=1e-12)
 
 
 def test_mse_loss():

@@ -56,14 +56,14 @@ def test_assigning_before_init_is_explained():
 
 def test_state_dict_round_trip_and_copies():
     a, b = model(), model()
-    b[1].weight.data[...] = 0
+    b[1].weight.array[...] = 0
     state = a.state_dict()
     assert list(state) == ["0.scale", "0.count", "0.fc.weight", "0.fc.bias", "1.weight", "1.bias"]
     assert isinstance(state["0.fc.weight"], np.ndarray)
     state["0.scale"][...] = 5  # a copy: the model is untouched
-    assert (a[0].scale.data == 1).all()
+    assert (a[0].scale.array == 1).all()
     b.load_state_dict(a.state_dict())
-    np.testing.assert_array_equal(b[1].weight.data, a[1].weight.data)
+    np.testing.assert_array_equal(b[1].weight.array, a[1].weight.array)
 
 
 def test_load_state_dict_errors():
@@ -112,7 +112,7 @@ def test_zero_grad():
     m(mc.tensor(np.ones((2, 3), np.float32))).sum().backward()
     assert all(p.grad is not None for p in m.parameters())
     m.zero_grad(set_to_none=False)
-    assert all((p.grad.data == 0).all() for p in m.parameters())
+    assert all((p.grad.array == 0).all() for p in m.parameters())
     m.zero_grad()
     assert all(p.grad is None for p in m.parameters())
 
@@ -138,8 +138,8 @@ def test_linear_matches_pytorch_default_init_bounds_and_shapes():
     layer = nn.Linear(50, 20, generator=np.random.default_rng(0))
     bound = 1 / math.sqrt(50)
     assert layer.weight.shape == (20, 50) and layer.bias.shape == (20,)
-    assert np.abs(layer.weight.data).max() <= bound and np.abs(layer.bias.data).max() <= bound
-    assert np.abs(layer.weight.data).max() > 0.9 * bound  # it fills the range
+    assert np.abs(layer.weight.array).max() <= bound and np.abs(layer.bias.array).max() <= bound
+    assert np.abs(layer.weight.array).max() > 0.9 * bound  # it fills the range
     assert layer.weight.dtype == np.float32
     assert nn.Linear(3, 2, bias=False).bias is None
     with pytest.raises(ValueError, match="Linear: in_features must be a positive integer"):
@@ -151,12 +151,12 @@ def test_linear_matches_pytorch_default_init_bounds_and_shapes():
 def test_same_generator_seed_same_weights():
     a = nn.Linear(4, 4, generator=np.random.default_rng(7))
     b = nn.Linear(4, 4, generator=np.random.default_rng(7))
-    np.testing.assert_array_equal(a.weight.data, b.weight.data)
+    np.testing.assert_array_equal(a.weight.array, b.weight.array)
     mc.manual_seed(3)
     c = nn.Linear(4, 4)
     mc.manual_seed(3)
     d = nn.Linear(4, 4)
-    np.testing.assert_array_equal(c.weight.data, d.weight.data)
+    np.testing.assert_array_equal(c.weight.array, d.weight.array)
 
 
 @pytest.mark.parametrize("fn, expected_std", [
@@ -170,16 +170,16 @@ def test_init_statistics(fn, expected_std):
     # weight (out=8, in=20, 5x5): fan_in = 500, fan_out = 200
     t = mc.tensor(np.zeros((8, 20, 5, 5), np.float64))
     fn(t, np.random.default_rng(0))
-    assert abs(t.data.mean()) < 0.1 * expected_std
-    assert t.data.std() == pytest.approx(expected_std, rel=0.05)
+    assert abs(t.array.mean()) < 0.1 * expected_std
+    assert t.array.std() == pytest.approx(expected_std, rel=0.05)
 
 
 def test_init_constants_and_gain():
     t = mc.tensor(np.ones((2, 2)))
     init.zeros_(t)
-    assert (t.data == 0).all()
+    assert (t.array == 0).all()
     init.constant_(t, 0.5)
-    assert (t.data == 0.5).all()
+    assert (t.array == 0.5).all()
     assert init.calculate_gain("tanh") == pytest.approx(5 / 3)
     assert init.calculate_gain("leaky_relu", 0.2) == pytest.approx(math.sqrt(2 / 1.04))
     with pytest.raises(ValueError, match="at least 2 dimensions"):
@@ -190,11 +190,11 @@ def test_init_constants_and_gain():
 
 def test_activation_modules():
     x = mc.tensor(np.array([-1.0, 0.5]))
-    np.testing.assert_allclose(nn.ReLU()(x).data, [0, 0.5])
-    np.testing.assert_allclose(nn.LeakyReLU(0.1)(x).data, [-0.1, 0.5])
-    np.testing.assert_allclose(nn.Tanh()(x).data, np.tanh(x.data))
-    np.testing.assert_allclose(nn.Sigmoid()(x).data, 1 / (1 + np.exp(-x.data)))
-    np.testing.assert_allclose(nn.Softmax(0)(x).data.sum(), 1.0)
+    np.testing.assert_allclose(nn.ReLU()(x).array, [0, 0.5])
+    np.testing.assert_allclose(nn.LeakyReLU(0.1)(x).array, [-0.1, 0.5])
+    np.testing.assert_allclose(nn.Tanh()(x).array, np.tanh(x.array))
+    np.testing.assert_allclose(nn.Sigmoid()(x).array, 1 / (1 + np.exp(-x.array)))
+    np.testing.assert_allclose(nn.Softmax(0)(x).array.sum(), 1.0)
     assert nn.Flatten()(mc.tensor(np.ones((2, 3, 4)))).shape == (2, 12)
     assert nn.Identity()(x) is x
 
@@ -216,4 +216,4 @@ def test_forward_hooks_see_inputs_and_outputs_and_can_be_removed():
     doubled = m.register_forward_hook(lambda mod, inp, out: out * 2)
     y = m(mc.tensor(np.ones((1, 3), np.float32)))
     doubled.remove()
-    np.testing.assert_allclose(y.data, 2 * m(mc.tensor(np.ones((1, 3), np.float32))).data, rtol=1e-6)
+    np.testing.assert_allclose(y.array, 2 * m(mc.tensor(np.ones((1, 3), np.float32))).array, rtol=1e-6)

@@ -35,7 +35,7 @@ BINARY = {
 def test_binary_ops_broadcast(name, pair):
     op, reference = BINARY[name]
     a, b = pair
-    np.testing.assert_allclose(op(leaf(a), leaf(b)).data, reference(a, b))
+    np.testing.assert_allclose(op(leaf(a), leaf(b)).array, reference(a, b))
     assert_gradcheck(op, [leaf(a), leaf(b)])
 
 
@@ -43,14 +43,14 @@ def test_binary_ops_broadcast(name, pair):
 def test_div_broadcast(pair):
     a, b = pair
     b = np.where(np.abs(b) < 0.5, 0.5 + np.abs(b), b)  # keep away from the pole
-    np.testing.assert_allclose((leaf(a) / leaf(b)).data, a / b)
+    np.testing.assert_allclose((leaf(a) / leaf(b)).array, a / b)
     assert_gradcheck(lambda x, y: x / y, [leaf(a), leaf(b)])
 
 
 @given(pair=broadcast_pair(low=0.5, high=2.0))
 def test_pow_with_tensor_exponent(pair):
     a, b = pair
-    np.testing.assert_allclose((leaf(a) ** leaf(b)).data, a ** b)
+    np.testing.assert_allclose((leaf(a) ** leaf(b)).array, a ** b)
     assert_gradcheck(lambda x, y: x ** y, [leaf(a), leaf(b)])
 
 
@@ -67,10 +67,10 @@ def test_pow_scalar_exponent_and_scalar_operands(x, p):
 def test_pow_gradient_at_zero_base_is_finite():
     x = leaf([0.0, 1.0])
     (x ** 2).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [0.0, 2.0])
+    np.testing.assert_allclose(x.grad.array, [0.0, 2.0])
     e = leaf([2.0])
     (mc.tensor(np.array([0.0]), requires_grad=False) ** e).sum().backward()
-    assert e.grad.data[0] == 0.0  # d/de 0^e = 0 (masked log), as PyTorch
+    assert e.grad.array[0] == 0.0  # d/de 0^e = 0 (masked log), as PyTorch
 
 
 @st.composite
@@ -87,7 +87,7 @@ def matmul_operands(draw):
 @given(operands=matmul_operands())
 def test_matmul_with_batch_broadcast_and_vectors(operands):
     a, b = operands
-    np.testing.assert_allclose((leaf(a) @ leaf(b)).data, a @ b, atol=1e-12)
+    np.testing.assert_allclose((leaf(a) @ leaf(b)).array, a @ b, atol=1e-12)
     assert_gradcheck(lambda x, y: x @ y, [leaf(a), leaf(b)])
 
 
@@ -117,7 +117,7 @@ def test_reductions(name, case):
     x, axis, keepdims = case
     reference = {"sum": np.sum, "mean": np.mean, "max": np.amax, "min": np.amin}[name]
     out = getattr(leaf(x), name)(axis=axis, keepdims=keepdims)
-    np.testing.assert_allclose(out.data, reference(x, axis=axis, keepdims=keepdims))
+    np.testing.assert_allclose(out.array, reference(x, axis=axis, keepdims=keepdims))
     # max/min: values at least 1e-3 apart, so a finite-difference step never crosses a tie
     x = x + 1e-3 * np.random.default_rng(0).permutation(x.size).reshape(x.shape)
     assert_gradcheck(lambda t: getattr(t, name)(axis=axis, keepdims=keepdims), [leaf(x)])
@@ -126,13 +126,13 @@ def test_reductions(name, case):
 def test_max_ties_split_the_gradient():
     x = leaf([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]])
     x.max(axis=1).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [[0, 0.5, 0.5], [1, 0, 0]])
+    np.testing.assert_allclose(x.grad.array, [[0, 0.5, 0.5], [1, 0, 0]])
 
 
 def test_pytorch_spellings_dim_and_keepdim():
     x = leaf(np.arange(6.0).reshape(2, 3))
-    np.testing.assert_allclose(x.sum(dim=1, keepdim=True).data, [[3.0], [12.0]])
-    np.testing.assert_allclose(F.mean(x, dim=0).data, [1.5, 2.5, 3.5])
+    np.testing.assert_allclose(x.sum(dim=1, keepdim=True).array, [[3.0], [12.0]])
+    np.testing.assert_allclose(F.mean(x, dim=0).array, [1.5, 2.5, 3.5])
     with pytest.raises(TypeError, match="not both"):
         F.sum(x, axis=0, dim=1)
     with pytest.raises(ValueError, match="axis 2 is out of range"):
@@ -159,21 +159,21 @@ def test_unary_ops(name, x):
         x = np.abs(x) + 0.1
     elif domain == "nonzero":  # keep finite differences away from the kink
         x = np.where(np.abs(x) < 1e-3, 0.5, x)
-    np.testing.assert_allclose(getattr(leaf(x), name)().data, reference(x), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(getattr(leaf(x), name)().array, reference(x), rtol=1e-12, atol=1e-15)
     assert_gradcheck(lambda t: getattr(t, name)(), [leaf(x)])
 
 
 def test_kinks_follow_pytorch():
     x = leaf([0.0, 0.0, 0.0])
     (x.relu() + x.abs() + x.leaky_relu(0.2)).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [0.2, 0.2, 0.2])
+    np.testing.assert_allclose(x.grad.array, [0.2, 0.2, 0.2])
 
 
 @given(x=arrays(shapes(max_dims=3)), bounds=st.sampled_from([(-1.0, 1.0), (None, 0.5), (-0.5, None)]))
 def test_clip(x, bounds):
     low, high = bounds
     x = np.where(np.isin(np.round(x, 6), [-1.0, 1.0, 0.5, -0.5]), 0.1, x)
-    np.testing.assert_allclose(leaf(x).clip(low, high).data, np.clip(x, low, high))
+    np.testing.assert_allclose(leaf(x).clip(low, high).array, np.clip(x, low, high))
     assert_gradcheck(lambda t: t.clip(low, high), [leaf(x)])
     with pytest.raises(ValueError, match="min 2 is larger than max 1"):
         F.clip(leaf(x), 2, 1)
@@ -182,7 +182,7 @@ def test_clip(x, bounds):
 def test_nan_and_inf_propagate():
     x = mc.tensor(np.array([np.nan, np.inf, -1.0]))
     with np.errstate(invalid="ignore"):
-        y = (x.log() * 2).data
+        y = (x.log() * 2).array
     assert np.isnan(y[0]) and y[1] == np.inf and np.isnan(y[2])
 
 
@@ -197,15 +197,15 @@ def test_softmax_and_log_softmax_along_any_axis(case):
     x, dim = case
     e = np.exp(x - x.max(axis=dim, keepdims=True))
     expected = e / e.sum(axis=dim, keepdims=True)
-    np.testing.assert_allclose(F.softmax(leaf(x), dim).data, expected, rtol=1e-12)
-    np.testing.assert_allclose(F.log_softmax(leaf(x), dim).data, np.log(expected), atol=1e-12)
+    np.testing.assert_allclose(F.softmax(leaf(x), dim).array, expected, rtol=1e-12)
+    np.testing.assert_allclose(F.log_softmax(leaf(x), dim).array, np.log(expected), atol=1e-12)
     assert_gradcheck(lambda t: F.softmax(t, dim), [leaf(x)])
     assert_gradcheck(lambda t: F.log_softmax(t, dim), [leaf(x)])
 
 
 def test_softmax_is_stable_for_huge_logits():
     y = F.softmax(mc.tensor(np.array([1000.0, 1000.0, -1000.0])))
-    np.testing.assert_allclose(y.data, [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(y.array, [0.5, 0.5, 0.0])
 
 
 @st.composite
@@ -219,17 +219,17 @@ def reshape_case(draw):
 def test_shape_ops(case):
     x, perm = case
     t = leaf(x)
-    np.testing.assert_array_equal(t.reshape(-1).data, x.reshape(-1))
-    np.testing.assert_array_equal(t.permute(*perm).data, np.transpose(x, perm))
-    np.testing.assert_array_equal(t.flatten().data, x.reshape(-1))
-    np.testing.assert_array_equal(t.unsqueeze(0).data, x[None])
-    np.testing.assert_array_equal(t.T.data, x.T)
+    np.testing.assert_array_equal(t.reshape(-1).array, x.reshape(-1))
+    np.testing.assert_array_equal(t.permute(*perm).array, np.transpose(x, perm))
+    np.testing.assert_array_equal(t.flatten().array, x.reshape(-1))
+    np.testing.assert_array_equal(t.unsqueeze(0).array, x[None])
+    np.testing.assert_array_equal(t.T.array, x.T)
     assert_gradcheck(lambda a: a.permute(*perm) * np.arange(a.size).reshape(np.transpose(x, perm).shape), [leaf(x)])
     assert_gradcheck(lambda a: a.reshape(-1) * np.arange(a.size), [leaf(x)])
     assert_gradcheck(lambda a: a.unsqueeze(-1).squeeze(-1).flatten() * np.arange(a.size), [leaf(x)])
     if x.ndim >= 2:
-        np.testing.assert_array_equal(t.transpose(0, -1).data, np.swapaxes(x, 0, -1))
-        np.testing.assert_array_equal(F.flatten(t, 1).data, x.reshape(x.shape[0], -1))
+        np.testing.assert_array_equal(t.transpose(0, -1).array, np.swapaxes(x, 0, -1))
+        np.testing.assert_array_equal(F.flatten(t, 1).array, x.reshape(x.shape[0], -1))
         assert_gradcheck(lambda a: a.transpose(0, 1) * np.swapaxes(x, 0, 1), [leaf(x)])
 
 
@@ -258,14 +258,14 @@ INDEXES = [
 @pytest.mark.parametrize("index", INDEXES, ids=range(len(INDEXES)))
 def test_indexing_basic_and_advanced(index, rng):
     x = rng.standard_normal((3, 4))
-    np.testing.assert_array_equal(leaf(x)[index].data, x[index])
+    np.testing.assert_array_equal(leaf(x)[index].array, x[index])
     assert_gradcheck(lambda t: t[index] * 1.5, [leaf(x)])
 
 
 def test_repeated_index_accumulates():
     x = leaf([1.0, 2.0, 3.0])
     x[np.array([0, 0, 2])].sum().backward()
-    np.testing.assert_allclose(x.grad.data, [2.0, 0.0, 1.0])
+    np.testing.assert_allclose(x.grad.array, [2.0, 0.0, 1.0])
     with pytest.raises(IndexError, match="getitem"):
         x[5]
 
@@ -274,8 +274,8 @@ def test_repeated_index_accumulates():
 def test_cat_stack_split(x, data):
     axis = data.draw(st.integers(0, x.ndim - 1))
     y = x * 2 + 1
-    np.testing.assert_array_equal(F.cat([leaf(x), leaf(y)], axis).data, np.concatenate([x, y], axis))
-    np.testing.assert_array_equal(F.stack([leaf(x), leaf(y)], axis).data, np.stack([x, y], axis))
+    np.testing.assert_array_equal(F.cat([leaf(x), leaf(y)], axis).array, np.concatenate([x, y], axis))
+    np.testing.assert_array_equal(F.stack([leaf(x), leaf(y)], axis).array, np.stack([x, y], axis))
     weights = np.random.default_rng(1).standard_normal(np.concatenate([x, y], axis).shape)
     assert_gradcheck(lambda a, b: F.cat([a, b], dim=axis) * weights, [leaf(x), leaf(y)])
     assert_gradcheck(lambda a, b: F.stack([a, b], axis=axis) ** 2, [leaf(x), leaf(y)])
@@ -284,7 +284,7 @@ def test_cat_stack_split(x, data):
     expected = np.array_split(x, range(size, x.shape[axis], size), axis)
     assert len(pieces) == len(expected)
     for p, e in zip(pieces, expected):
-        np.testing.assert_array_equal(p.data, e)
+        np.testing.assert_array_equal(p.array, e)
     # only some pieces used: the unused ones contribute zero gradient
     assert_gradcheck(lambda a: a.split(size, axis)[0] ** 2, [leaf(x)])
 
@@ -322,7 +322,7 @@ def test_pad_modes(x, data, mode):
     for i in range(k):
         widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     out = F.pad(leaf(x), tuple(pad), mode, value=0.25)
-    np.testing.assert_array_equal(out.data, _reference_pad(x, widths, mode, 0.25))
+    np.testing.assert_array_equal(out.array, _reference_pad(x, widths, mode, 0.25))
     weights = np.random.default_rng(2).standard_normal(out.shape)
     assert_gradcheck(lambda t: F.pad(t, tuple(pad), mode) * weights, [leaf(x)])
 
@@ -343,7 +343,7 @@ def test_pad_errors():
 def test_where(pair):
     a, b = pair
     condition = np.broadcast_to(a, np.broadcast_shapes(a.shape, b.shape)) > 0
-    np.testing.assert_array_equal(F.where(condition, leaf(a), leaf(b)).data, np.where(condition, a, b))
+    np.testing.assert_array_equal(F.where(condition, leaf(a), leaf(b)).array, np.where(condition, a, b))
     assert_gradcheck(lambda x, y: F.where(condition, x, y), [leaf(a), leaf(b)])
 
 
@@ -353,7 +353,7 @@ def test_cast_keeps_gradient_dtype():
     assert y.dtype == np.float64
     (y * 2).sum().backward()
     assert x.grad.dtype == np.float32
-    np.testing.assert_allclose(x.grad.data, 2)
+    np.testing.assert_allclose(x.grad.array, 2)
 
 
 @given(x=arrays(st.tuples(st.integers(1, 4), st.integers(1, 5))), out=st.integers(1, 4), bias=st.booleans())
@@ -362,7 +362,7 @@ def test_linear(x, out, bias):
     w = rng.standard_normal((out, x.shape[1]))
     b = rng.standard_normal(out) if bias else None
     y = F.linear(leaf(x), leaf(w), leaf(b) if bias else None)
-    np.testing.assert_allclose(y.data, x @ w.T + (b if bias else 0), atol=1e-12)
+    np.testing.assert_allclose(y.array, x @ w.T + (b if bias else 0), atol=1e-12)
     inputs = [leaf(x), leaf(w)] + ([leaf(b)] if bias else [])
     assert_gradcheck(lambda *t: F.linear(*t) if bias else F.linear(t[0], t[1]), inputs)
 

@@ -13,7 +13,7 @@ def run(optimizer_cls, grads, **kwargs):
     for g in grads:
         p.grad = mc.tensor(np.array([g]))
         opt.step()
-        values.append(p.data[0])
+        values.append(p.array[0])
     return values
 
 
@@ -65,7 +65,7 @@ def test_parameters_without_grad_are_skipped_and_dtype_kept():
     opt = optim.Adam([a, b], lr=0.1)
     a.grad = mc.tensor(np.ones(2, np.float32))
     opt.step()
-    assert (b.data == 1).all() and (a.data < 1).all() and a.dtype == np.float32
+    assert (b.array == 1).all() and (a.array < 1).all() and a.dtype == np.float32
 
 
 def test_param_groups_have_their_own_settings():
@@ -73,7 +73,7 @@ def test_param_groups_have_their_own_settings():
     opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
     a.grad = b.grad = mc.tensor(np.array([1.0]))
     opt.step()
-    assert a.data[0] == pytest.approx(0.9) and b.data[0] == pytest.approx(0.0)
+    assert a.array[0] == pytest.approx(0.9) and b.array[0] == pytest.approx(0.0)
 
 
 @pytest.mark.parametrize("cls, kwargs", [(optim.SGD, dict(lr=0.1, momentum=0.9)), (optim.Adam, dict(lr=0.1)),
@@ -86,14 +86,14 @@ def test_state_dict_resumes_exactly(cls, kwargs):
     for g in grads[:2]:
         p.grad = mc.tensor(np.array([g]))
         opt.step()
-    saved, value = opt.state_dict(), p.data.copy()
+    saved, value = opt.state_dict(), p.array.copy()
     q = nn.Parameter(value)
     resumed = cls([q], **kwargs)
     resumed.load_state_dict(saved)
     for g in grads[2:]:
         q.grad = mc.tensor(np.array([g]))
         resumed.step()
-    assert q.data[0] == pytest.approx(uninterrupted[-1], abs=1e-12)
+    assert q.array[0] == pytest.approx(uninterrupted[-1], abs=1e-12)
 
 
 def test_zero_grad():
@@ -101,7 +101,7 @@ def test_zero_grad():
     p.grad = mc.tensor(np.ones(2))
     opt = optim.SGD([p], lr=0.1)
     opt.zero_grad(set_to_none=False)
-    assert (p.grad.data == 0).all()
+    assert (p.grad.array == 0).all()
     opt.zero_grad()
     assert p.grad is None
 

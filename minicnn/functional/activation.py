@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from ..tensor import Function
+from ..tensor import Function, Tensor
 from ._util import normalize_axis, pick_axis
 
 
@@ -156,7 +156,7 @@ def hardsigmoid(a):
 
 def _softmax_axis(a, axis, dim, op):
     axis = pick_axis(axis, dim, op)
-    ndim = np.ndim(a.data if hasattr(a, "data") else a)
+    ndim = np.ndim(a.array if isinstance(a, Tensor) else a)
     return normalize_axis(-1 if axis is None else axis, ndim, op)
 
 

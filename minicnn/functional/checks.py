@@ -91,7 +91,7 @@ def output_spatial(op: str, size: tuple, kernel: tuple, stride: tuple, pairs: tu
 
 def shape_of(value) -> tuple:
     """The shape of a Tensor or array (without copying it)."""
-    return np.shape(value.data if isinstance(value, Tensor) else value)
+    return np.shape(value.array if isinstance(value, Tensor) else value)
 
 
 def common_float_dtype(op: str, **named) -> np.dtype:

@@ -98,7 +98,7 @@ class NLLLoss(Function):
 
 
 def _scores_shape(op, scores):
-    shape = np.shape(scores.data if isinstance(scores, Tensor) else scores)
+    shape = np.shape(scores.array if isinstance(scores, Tensor) else scores)
     if len(shape) < 2:
         raise ValueError(f"{op}: input must be (N, C) or (N, C, d1, ...), got shape {shape}")
     return shape
@@ -116,7 +116,7 @@ def cross_entropy(input, target, reduction="mean", label_smoothing=0.0):
     shape = _scores_shape("cross_entropy", input)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target.array if isinstance(target, Tensor) else np.asarray(target)
     classes = shape[1]
     if np.issubdtype(t.dtype, np.floating):
         if t.shape != shape:
@@ -137,15 +137,15 @@ def nll_loss(input, target, reduction="mean"):
     """Negative log-likelihood of class indices given log-probabilities (N, C) or (N, C, d1, ...)."""
     _check_reduction("nll_loss", reduction)
     shape = _scores_shape("nll_loss", input)
-    t = _class_targets("nll_loss", shape, target.data if isinstance(target, Tensor) else target)
+    t = _class_targets("nll_loss", shape, target.array if isinstance(target, Tensor) else target)
     return NLLLoss.apply(input, t, reduction)
 
 
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error (input - target)^2, reduced; shapes must match exactly."""
     _check_reduction("mse_loss", reduction)
-    a = np.shape(input.data if isinstance(input, Tensor) else input)
-    b = np.shape(target.data if isinstance(target, Tensor) else target)
+    a = np.shape(input.array if isinstance(input, Tensor) else input)
+    b = np.shape(target.array if isinstance(target, Tensor) else target)
     if a != b:
         raise ValueError(f"mse_loss: input shape {a} and target shape {b} differ")
     squared = (input - target) ** 2

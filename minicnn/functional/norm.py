@@ -131,7 +131,7 @@ def local_contrast_norm(input, size=9, sigma=None, eps=1e-4):
     centred = sub(input, NeighbourhoodMean.apply(input, window))
     deviation = sqrt(clamp(NeighbourhoodMean.apply(mul(centred, centred), window), min=eps * eps))
     floor = mean(deviation, (2, 3), keepdims=True)
-    return div(centred, where(deviation.data > floor.data, deviation, floor))
+    return div(centred, where(deviation.array > floor.array, deviation, floor))
 
 
 # ---- batch normalisation -------------------------------------------------------------------

@@ -178,7 +178,7 @@ def permute(a, *dims):
 
 def transpose(a, dim0=None, dim1=None):
     """Swap axes dim0 and dim1 (PyTorch); with neither given, reverse all axes (NumPy's .T)."""
-    ndim = np.ndim(a.data if isinstance(a, Tensor) else a)
+    ndim = np.ndim(a.array if isinstance(a, Tensor) else a)
     dims = list(range(ndim))[::-1]
     if dim0 is not None or dim1 is not None:
         if dim0 is None or dim1 is None:
@@ -191,7 +191,7 @@ def transpose(a, dim0=None, dim1=None):
 
 def flatten(a, start_dim=0, end_dim=-1):
     """Merge axes start_dim..end_dim (inclusive) into one, as torch.flatten."""
-    shape = np.shape(a.data if isinstance(a, Tensor) else a)
+    shape = np.shape(a.array if isinstance(a, Tensor) else a)
     if len(shape) == 0:
         return reshape(a, 1)
     start = normalize_axis(start_dim, len(shape), "flatten")
@@ -205,7 +205,7 @@ def flatten(a, start_dim=0, end_dim=-1):
 def squeeze(a, axis=None, *, dim=None):
     """Drop size-1 axes (all of them, or the given one; a given axis of size > 1 is kept, as PyTorch)."""
     axis = pick_axis(axis, dim, "squeeze")
-    shape = np.shape(a.data if isinstance(a, Tensor) else a)
+    shape = np.shape(a.array if isinstance(a, Tensor) else a)
     if axis is None:
         return reshape(a, tuple(n for n in shape if n != 1))
     axis = normalize_axis(axis, len(shape), "squeeze")
@@ -217,7 +217,7 @@ def squeeze(a, axis=None, *, dim=None):
 def unsqueeze(a, axis=None, *, dim=None):
     """Insert a size-1 axis at `axis` (negative counts from the end of the result)."""
     axis = pick_axis(axis, dim, "unsqueeze")
-    shape = np.shape(a.data if isinstance(a, Tensor) else a)
+    shape = np.shape(a.array if isinstance(a, Tensor) else a)
     axis = normalize_axis(axis, len(shape) + 1, "unsqueeze")
     return reshape(a, shape[:axis] + (1,) + shape[axis:])
 
@@ -225,16 +225,16 @@ def unsqueeze(a, axis=None, *, dim=None):
 def getitem(a, index):
     """a[index] with NumPy's basic and advanced indexing (tensors inside the index are allowed)."""
     if isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        index = tuple(i.array if isinstance(i, Tensor) else i for i in index)
     elif isinstance(index, Tensor):
-        index = index.data
+        index = index.array
     elif isinstance(index, list):
         index = np.asarray(index)
     return GetItem.apply(a, index)
 
 
 def _shape_of(t):
-    return np.shape(t.data if isinstance(t, Tensor) else t)
+    return np.shape(t.array if isinstance(t, Tensor) else t)
 
 
 def _check_joinable(op, tensors, axis, same_shape):
@@ -281,7 +281,7 @@ def split(a, split_size_or_sections, dim=None, *, axis=None):
     torch.split), a list gives the sizes."""
     axis = pick_axis(axis, dim, "split")
     axis = 0 if axis is None else axis
-    shape = np.shape(a.data if isinstance(a, Tensor) else a)
+    shape = np.shape(a.array if isinstance(a, Tensor) else a)
     axis = normalize_axis(axis, len(shape), "split")
     n = shape[axis]
     if isinstance(split_size_or_sections, (int, np.integer)):
@@ -303,7 +303,7 @@ def pad(a, pad, mode="constant", value=0.0):
     """Pad the last len(pad)//2 axes, PyTorch's F.pad order: (last_before, last_after,
     second_last_before, ...). Modes: constant (with `value`), reflect, replicate, circular.
     """
-    shape = np.shape(a.data if isinstance(a, Tensor) else a)
+    shape = np.shape(a.array if isinstance(a, Tensor) else a)
     pad = tuple(pad)
     if len(pad) % 2 or len(pad) // 2 > len(shape):
         raise ValueError(f"pad: needs an even number of widths, at most 2 per axis of {shape}, got {pad}")
@@ -327,4 +327,4 @@ def pad(a, pad, mode="constant", value=0.0):
 
 def where(condition, a, b):
     """Elementwise choice: a where condition is true, else b (broadcasting all three)."""
-    return Where.apply(condition.data if isinstance(condition, Tensor) else condition, a, b)
+    return Where.apply(condition.array if isinstance(condition, Tensor) else condition, a, b)

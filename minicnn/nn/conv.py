@@ -29,7 +29,7 @@ def _parameters(weight_shape, bias_shape, fan_in_shape, dtype, generator):
     weight = Tensor(np.empty(fan_in_shape, dtype))
     bias = Tensor(np.empty(bias_shape, dtype)) if bias_shape is not None else None
     init.default_layer_init_(weight, bias, generator)
-    weight = Parameter(weight.data.reshape(weight_shape))
+    weight = Parameter(weight.array.reshape(weight_shape))
     return weight, None if bias is None else Parameter(bias)
 
 

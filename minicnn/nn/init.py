@@ -38,7 +38,7 @@ def fan_in_and_fan_out(shape) -> tuple:
 
 
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
-    tensor.data = values.astype(tensor.dtype)
+    tensor.array = values.astype(tensor.dtype)
     return tensor
 
 

@@ -12,7 +12,7 @@ class Parameter(Tensor):
     """A Tensor that a Module registers as trainable (requires_grad=True by default)."""
 
     def __init__(self, data, requires_grad: bool = True):
-        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
+        super().__init__(data.array if isinstance(data, Tensor) else data, requires_grad=requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -183,7 +183,7 @@ class Module:
             if set_to_none:
                 param.grad = None
             elif param.grad is not None:
-                param.grad.data = np.zeros_like(param.grad.data)
+                param.grad.array = np.zeros_like(param.grad.array)
 
     def requires_grad_(self, flag: bool = True) -> Module:
         for param in self.parameters():
@@ -198,10 +198,10 @@ class Module:
             dot = f"{module_name}." if module_name else ""
             for name, param in module._parameters.items():
                 if param is not None:
-                    state[dot + name] = param.data.copy()
+                    state[dot + name] = param.array.copy()
             for name, buf in module._buffers.items():
                 if buf is not None and name not in module._non_persistent:
-                    state[dot + name] = buf.data.copy()
+                    state[dot + name] = buf.array.copy()
         return state
 
     def load_state_dict(self, state_dict, strict: bool = True):
@@ -233,7 +233,7 @@ class Module:
                     f"load_state_dict for {type(self).__name__}: {key!r} has shape {value.shape} "
                     f"in the state dict but {target.shape} in the model"
                 )
-            target.data = value.astype(target.dtype, copy=True)
+            target.array = value.astype(target.dtype, copy=True)
         return missing, unexpected
 
     def to(self, dtype) -> Module:
@@ -243,9 +243,9 @@ class Module:
             raise TypeError(f"to: expected a floating-point dtype, got {dtype}")
         for t in list(self.parameters()) + list(self.buffers()):
             if np.issubdtype(t.dtype, np.floating):
-                t.data = t.data.astype(dtype)
+                t.array = t.array.astype(dtype)
                 if t.grad is not None:
-                    t.grad.data = t.grad.data.astype(dtype)
+                    t.grad.array = t.grad.array.astype(dtype)
         return self
 
     def double(self) -> Module:

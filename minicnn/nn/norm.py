@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from ..tensor import DEFAULT_DTYPE
+from ..tensor import DEFAULT_DTYPE, Tensor
 from .module import Module, Parameter
 
 
@@ -46,7 +46,7 @@ class _BatchNorm(Module):
                 self.register_buffer(buffer, None)
 
     def forward(self, x):
-        shape = np.shape(x.data if hasattr(x, "data") else x)
+        shape = np.shape(x.array if isinstance(x, Tensor) else x)
         name = type(self).__name__
         if len(shape) not in self.dims:
             raise ValueError(f"{name}: expected a {' or '.join(map(str, self.dims))}-D input, "
@@ -56,8 +56,8 @@ class _BatchNorm(Module):
                              f"input of shape {shape}")
         factor = 0.0
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
-            factor = (1.0 / int(self.num_batches_tracked.data) if self.momentum is None
+            self.num_batches_tracked.array += 1
+            factor = (1.0 / int(self.num_batches_tracked.array) if self.momentum is None
                       else self.momentum)
         use_batch_stats = self.training or self.running_mean is None
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from ..tensor import DEFAULT_DTYPE
+from ..tensor import DEFAULT_DTYPE, Tensor
 from .layers import Linear
 from .module import Module
 
@@ -56,7 +56,7 @@ class Residual(Module):
         if self.drop_path is not None:
             residual = self.drop_path(residual)
         identity = x if self.shortcut is None else self.shortcut(x)
-        residual_shape, identity_shape = np.shape(residual.data), np.shape(identity.data)
+        residual_shape, identity_shape = np.shape(residual.array), np.shape(identity.array)
         if residual_shape != identity_shape:
             raise ValueError(f"Residual: the branch gives shape {residual_shape} but the shortcut "
                              f"{identity_shape}; use a projection shortcut to match them")
@@ -88,7 +88,7 @@ class SqueezeExcitation(Module):
         self.fc2 = Linear(hidden, self.channels, dtype=dtype, generator=generator)
 
     def forward(self, x):
-        shape = np.shape(x.data if hasattr(x, "data") else x)
+        shape = np.shape(x.array if isinstance(x, Tensor) else x)
         if len(shape) != 4 or shape[1] != self.channels:
             raise ValueError(f"SqueezeExcitation: expected (N, {self.channels}, H, W), got "
                              f"shape {shape}")

@@ -30,13 +30,13 @@ class Adam(Optimizer):
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             for p, g, state in self._params_with_grad(group):
                 if wd and self.decoupled:
-                    p.data = p.data * (1 - lr * wd)
+                    p.array = p.array * (1 - lr * wd)
                 elif wd:
-                    g = g + wd * p.data
+                    g = g + wd * p.array
                 if not state:
                     state["step"] = 0
-                    state["exp_avg"] = np.zeros_like(p.data)
-                    state["exp_avg_sq"] = np.zeros_like(p.data)
+                    state["exp_avg"] = np.zeros_like(p.array)
+                    state["exp_avg_sq"] = np.zeros_like(p.array)
                 state["step"] += 1
                 m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
                 m *= b1
@@ -45,7 +45,7 @@ class Adam(Optimizer):
                 v += (1 - b2) * g * g
                 step_size = lr / (1 - b1 ** t)
                 denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + eps
-                p.data = p.data - (step_size * m / denom).astype(p.dtype)
+                p.array = p.array - (step_size * m / denom).astype(p.dtype)
 
 
 class AdamW(Adam):

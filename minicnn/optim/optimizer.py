@@ -52,12 +52,12 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif p.grad is not None:
-                    p.grad.data = np.zeros_like(p.grad.data)
+                    p.grad.array = np.zeros_like(p.grad.array)
 
     def _params_with_grad(self, group):
         for p in group["params"]:
             if p.grad is not None:
-                yield p, p.grad.data, self.state.setdefault(id(p), {})
+                yield p, p.grad.array, self.state.setdefault(id(p), {})
 
     def step(self) -> None:
         raise NotImplementedError

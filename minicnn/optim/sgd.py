@@ -27,7 +27,7 @@ class SGD(Optimizer):
             lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
             for p, g, state in self._params_with_grad(group):
                 if wd:
-                    g = g + wd * p.data
+                    g = g + wd * p.array
                 if momentum:
                     if "momentum_buffer" not in state:
                         state["momentum_buffer"] = g.copy()
@@ -37,4 +37,4 @@ class SGD(Optimizer):
                         buf += (1 - group["dampening"]) * g
                     buf = state["momentum_buffer"]
                     g = g + momentum * buf if group["nesterov"] else buf
-                p.data = p.data - (lr * g).astype(p.dtype)
+                p.array = p.array - (lr * g).astype(p.dtype)
