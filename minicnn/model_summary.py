@@ -1,7 +1,8 @@
 """Layer-by-layer shapes, parameters, multiply-accumulates, memory and receptive fields.
 
 `summary(model, input_shape)` runs one forward pass at batch 1 with hooks on every module and
-returns a `Summary`: a row per layer call, nested as the modules are, and the totals.
+returns a `Summary`: a row per layer call, nested as the modules are, and the totals. input_shape
+is one sample's shape or, as torchinfo takes it, a batch's (see `summary` for how it tells).
 
 Conventions (those of torchvision's model tables):
 - MACs count the multiply-accumulates of convolutions and fully connected layers only (not
@@ -108,11 +109,17 @@ class Summary:
         return self.table()
 
 
-def summary(model, input_shape, *, dtype=np.float32, mode: str = "eval", max_depth=None,
-            verbose: bool = True) -> Summary:
-    """Run `model` once on zeros of shape (1, *input_shape) and describe every layer.
+def summary(model, input_shape, *, batched: bool | None = None, dtype=np.float32, mode: str = "eval",
+            max_depth=None, verbose: bool = True) -> Summary:
+    """Run `model` once on zeros of shape (1, *sample_shape) and describe every layer.
 
-    input_shape: one sample's shape, without the batch axis, e.g. (3, 224, 224).
+    input_shape: one sample's shape, e.g. (3, 224, 224), or the shape of a batch, e.g.
+    (16, 3, 224, 224), as torchinfo takes it; the batch size is not used, the table is per sample.
+    batched: True if input_shape starts with the batch axis, False if it is one sample. None (the
+    default) decides from the model's first layer that fixes the number of input axes (one whose
+    name ends in 1d, 2d or 3d, except BatchNorm1d: Conv2d takes (C, H, W) samples): one axis more
+    means a batch. When that first layer is, say, a Linear (any number of axes) and input_shape
+    has more than one axis, the question cannot be decided and a ValueError asks for `batched`.
     mode: "eval" (default, the convention of published tables: no auxiliary heads, no dropout)
     or "train"; the model's own mode is restored afterwards.
     verbose: print the table (to depth `max_depth`) as well as returning it.
@@ -121,7 +128,13 @@ def summary(model, input_shape, *, dtype=np.float32, mode: str = "eval", max_dep
         raise TypeError(f"summary: expected an nn.Module, got {type(model).__name__}")
     input_shape = tuple(int(n) for n in input_shape)
     if not input_shape or min(input_shape) <= 0:
-        raise ValueError(f"summary: input_shape must be one sample's positive sizes, got {input_shape}")
+        raise ValueError(f"summary: input_shape must be positive sizes, got {input_shape}")
+    if batched is None:
+        batched = _includes_batch(model, input_shape)
+    if batched:
+        if len(input_shape) < 2:
+            raise ValueError(f"summary: batched=True needs (batch, *sample shape), got {input_shape}")
+        input_shape = input_shape[1:]
     if mode not in ("eval", "train"):
         raise ValueError(f"summary: mode must be 'eval' or 'train', got {mode!r}")
 
@@ -143,6 +156,7 @@ def summary(model, input_shape, *, dtype=np.float32, mode: str = "eval", max_dep
 
     def after(module, inputs, output):
         row = stack.pop()
+        row.type = type(module).__name__  # a lazy layer has become its eager class by now
         outputs = output if isinstance(output, (tuple, list)) else (output,)
         tensors = [t for t in outputs if isinstance(t, Tensor)]
         row.output_shape = tuple(t.shape[1:] for t in tensors) if len(tensors) > 1 else \
@@ -185,6 +199,40 @@ def summary(model, input_shape, *, dtype=np.float32, mode: str = "eval", max_dep
     if verbose:
         print(result.table(max_depth))
     return result
+
+
+def _sample_rank(module) -> int | None:
+    """The number of axes of one sample `module` takes, read from the 1d/2d/3d ending its class
+    name (Conv2d, MaxPool2d, Dropout2d, LazyConv2d: 3, i.e. (C, H, W)), or None if it takes any
+    number (Linear, activations; BatchNorm1d takes (C) or (C, L))."""
+    name = type(module).__name__
+    if name.endswith(("1d", "2d", "3d")) and not name.endswith("BatchNorm1d"):
+        return int(name[-2]) + 1
+    return None
+
+
+def _includes_batch(model, input_shape: tuple) -> bool:
+    """Whether input_shape starts with a batch axis, judged by the first layer (in registration
+    order) that either fixes the number of input axes or has weights."""
+    first = "no layer fixes the number of input axes"
+    for name, module in model.named_modules():
+        if any(True for _ in module.children()):
+            continue
+        rank = _sample_rank(module)
+        layer = f"{name or 'the model'} ({type(module).__name__})"
+        if rank is not None:
+            if len(input_shape) not in (rank, rank + 1):
+                raise ValueError(f"summary: the first layer, {layer}, takes samples of {rank} axes ({rank + 1} "
+                                 f"with the batch axis); input_shape {input_shape} has {len(input_shape)}")
+            return len(input_shape) == rank + 1
+        if module._parameters or isinstance(module, nn.LazyModule):
+            first = f"the first layer, {layer}, takes any number of axes"
+            break
+    if len(input_shape) == 1:
+        return False
+    raise ValueError(f"summary: cannot tell whether input_shape {input_shape} starts with the batch axis "
+                     f"({first}); pass batched=True if it is (batch, *sample shape), batched=False if it "
+                     "is one sample's shape")
 
 
 def _macs(module, inputs, outputs) -> int:

@@ -71,9 +71,11 @@ def test_load_state_dict_errors():
     state = m.state_dict()
     del state["1.bias"]
     state["extra"] = np.zeros(1)
-    with pytest.raises(KeyError, match=r"missing keys \['1.bias'\].*unexpected keys \['extra'\]"):
+    with pytest.raises(RuntimeError, match=r"missing: 1.\{bias\}; unexpected: extra$"):
         m.load_state_dict(state)
-    missing, unexpected = m.load_state_dict(state, strict=False)
+    result = m.load_state_dict(state, strict=False)
+    assert result.missing_keys == ["1.bias"] and result.unexpected_keys == ["extra"]
+    missing, unexpected = result
     assert missing == ["1.bias"] and unexpected == ["extra"]
     state = m.state_dict()
     state["1.weight"] = np.zeros((3, 3))

@@ -1,10 +1,13 @@
 """minicnn.nn: layers as Modules (PyTorch's torch.nn)."""
-from . import init
+from . import init, utils
 from .activation import ELU, Hardsigmoid, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .dropout import Dropout, Dropout2d, DropPath
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose2d, LocallyConnected2d, TiledConv2d
-from .layers import Flatten, Identity, Linear
-from .module import Module, ModuleList, Parameter, Sequential
+from .layers import Flatten, Identity, Linear, Unflatten
+from .lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose2d,
+                   LazyLinear, LazyModule)
+from .module import (IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList,
+                     Sequential)
 from .norm import BatchNorm1d, BatchNorm2d, LocalContrastNorm, LocalResponseNorm
 from .pool import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d,
                    AdaptiveMaxPool2d, AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d,

@@ -1,10 +1,10 @@
-"""Basic layers: Linear, Identity, Flatten."""
+"""Basic layers: Linear, Identity, Flatten, Unflatten."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import functional as F
-from ..tensor import DEFAULT_DTYPE
+from ..tensor import DEFAULT_DTYPE, Tensor
 from . import init
 from .module import Module, Parameter
 
@@ -58,3 +58,37 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split axis `dim` into `unflattened_size`: Unflatten(1, (C, H, W)) turns (N, C*H*W) into
+    (N, C, H, W), undoing Flatten. One entry of unflattened_size may be -1 (inferred)."""
+
+    def __init__(self, dim: int, unflattened_size):
+        super().__init__()
+        sizes = tuple(unflattened_size) if isinstance(unflattened_size, (tuple, list)) else None
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+            raise TypeError(f"Unflatten: dim must be an int, got {dim!r}")
+        if not sizes or not all(isinstance(n, (int, np.integer)) and (n >= 0 or n == -1) for n in sizes) \
+                or sizes.count(-1) > 1:
+            raise ValueError(f"Unflatten: unflattened_size must be a tuple of sizes (at most one -1), "
+                             f"got {unflattened_size!r}")
+        self.dim, self.unflattened_size = int(dim), sizes
+
+    def forward(self, x):
+        shape = x.shape if isinstance(x, Tensor) else np.shape(x)
+        if not -len(shape) <= self.dim < len(shape):
+            raise ValueError(f"Unflatten: dim {self.dim} is out of range for an input of shape {shape}")
+        dim = self.dim % len(shape)
+        known = int(np.prod([n for n in self.unflattened_size if n != -1]))
+        if -1 in self.unflattened_size:
+            fits = known > 0 and shape[dim] % known == 0
+        else:
+            fits = known == shape[dim]
+        if not fits:
+            raise ValueError(f"Unflatten: dimension {dim} of size {shape[dim]} (input shape {shape}) cannot be "
+                             f"split into {self.unflattened_size}")
+        return F.reshape(x, shape[:dim] + self.unflattened_size + shape[dim + 1:])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
