@@ -219,3 +219,207 @@ def test_forward_hooks_see_inputs_and_outputs_and_can_be_removed():
     y = m(mc.tensor(np.ones((1, 3), np.float32)))
     doubled.remove()
     np.testing.assert_allclose(y.array, 2 * m(mc.tensor(np.ones((1, 3), np.float32))).array, rtol=1e-6)
+
+
+# ---- module utilities ---------------------------------------------------------------------------
+def test_apply_visits_children_first_and_returns_the_module():
+    m = model()
+    visited = []
+    assert m.apply(lambda mod: visited.append(type(mod).__name__)) is m
+    assert visited == ["Linear", "Block", "Linear", "Sequential"]  # PyTorch's post-order
+
+    def init_weights(mod):
+        if isinstance(mod, nn.Linear):
+            init.constant_(mod.weight, 0.25)
+
+    m.apply(init_weights)
+    assert (m[0].fc.weight.array == 0.25).all() and (m[1].weight.array == 0.25).all()
+    assert (m[0].scale.array == 1).all()
+
+
+def test_module_dict():
+    blocks = nn.ModuleDict({"conv": nn.Conv2d(1, 2, 3), "act": nn.ReLU()})
+    blocks["fc"] = nn.Linear(2, 2)
+    holder = nn.Module()
+    holder.blocks = blocks
+    assert list(blocks) == ["conv", "act", "fc"] and len(blocks) == 3 and "act" in blocks
+    assert [n for n, _ in holder.named_parameters()] == ["blocks.conv.weight", "blocks.conv.bias",
+                                                         "blocks.fc.weight", "blocks.fc.bias"]
+    assert isinstance(blocks["act"], nn.ReLU) and blocks.fc is blocks["fc"]
+    assert [k for k, _ in blocks.items()] == blocks.keys() == ["conv", "act", "fc"]
+    del blocks["act"]
+    assert blocks.pop("fc").out_features == 2 and blocks.keys() == ["conv"]
+    blocks.update([("a", nn.Identity())])
+    assert list(holder.state_dict()) == ["blocks.conv.weight", "blocks.conv.bias"]
+    with pytest.raises(ValueError, match="without '.'"):
+        blocks["a.b"] = nn.ReLU()
+    with pytest.raises(TypeError, match="must be a Module"):
+        blocks["x"] = np.ones(2)
+
+
+def test_parameter_list_and_dict():
+    class Mixture(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weights = nn.ParameterList([np.ones(2), nn.Parameter(np.zeros(3))])
+            self.scales = nn.ParameterDict({"a": mc.tensor(np.ones(1))})
+
+    m = Mixture()
+    m.weights.append(np.full(4, 2.0))
+    m.scales["b"] = nn.Parameter(np.ones(2))
+    assert [n for n, _ in m.named_parameters()] == ["weights.0", "weights.1", "weights.2", "scales.a", "scales.b"]
+    assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in m.parameters())
+    assert [p.shape for p in m.weights] == [(2,), (3,), (4,)] and m.weights[-1].shape == (4,)
+    m.weights[0] = nn.Parameter(np.zeros(5))
+    assert m.weights[0].shape == (5,) and len(m.weights) == 3
+    with pytest.raises(IndexError):
+        m.weights[3] = nn.Parameter(np.zeros(1))
+    assert list(m.scales) == ["a", "b"] and m.scales["a"].shape == (1,)
+    assert list(m.state_dict()) == ["weights.0", "weights.1", "weights.2", "scales.a", "scales.b"]
+    assert len(mc.optim.SGD(m.parameters(), lr=0.1).param_groups[0]["params"]) == 5
+
+
+def test_buffers_persistent_or_not():
+    b = Block()
+    assert "scratch" in dict(b.named_buffers()) and "scratch" not in b.state_dict()
+    b.register_buffer("scratch", np.ones(2, np.float32))  # registered again, persistent now
+    assert "scratch" in b.state_dict()
+    b.register_buffer("temp", mc.tensor(np.zeros(3)), persistent=False)
+    b.temp = np.ones(3)  # assignment keeps it a (non-persistent) buffer
+    assert "temp" in b._buffers and "temp" not in b.state_dict()
+    with pytest.raises(ValueError, match="buffer name must be a non-empty string without '.'"):
+        b.register_buffer("a.b", np.ones(1))
+    with pytest.raises(ValueError, match="parameter name"):
+        b.register_parameter("", None)
+
+
+def test_setattr_registers_as_pytorch():
+    b = Block()
+    with pytest.raises(TypeError, match=r"cannot assign Tensor as parameter 'scale' \(nn.Parameter or None"):
+        b.scale = mc.tensor(np.ones(4))
+    b.scale = None  # an absent parameter stays registered, as None
+    assert "scale" in b._parameters and b.scale is None and "scale" not in b.state_dict()
+    with pytest.raises(TypeError, match="cannot assign ndarray as child module 'fc'"):
+        b.fc = np.ones(2)
+    b.fc = None
+    assert b.fc is None and list(b.children()) == [] and "fc" in b._modules
+    b.fc = nn.Linear(3, 4)
+    assert [n for n, _ in b.named_parameters()] == ["fc.weight", "fc.bias"]
+    b.note = nn.Parameter(np.ones(1))  # a plain attribute becomes a parameter
+    assert "note" in b._parameters and "note" not in b.__dict__
+    del b.note
+    assert not hasattr(b, "note")
+
+
+def test_identity_unflatten():
+    x = mc.tensor(np.arange(24.0).reshape(2, 12))
+    assert nn.Identity(54, unused="argument")(x) is x
+    y = nn.Unflatten(1, (3, 2, 2))(x)
+    np.testing.assert_array_equal(y.array, np.arange(24.0).reshape(2, 3, 2, 2))
+    np.testing.assert_array_equal(nn.Flatten()(y).array, x.array)
+    assert nn.Unflatten(-1, (2, -1))(x).shape == (2, 2, 6)
+    assert nn.Unflatten(0, [1, 2])(x).shape == (1, 2, 12)
+    with pytest.raises(ValueError, match=r"Unflatten: dimension 1 of size 12 \(input shape \(2, 12\)\) cannot be "
+                                         r"split into \(5, 2\)"):
+        nn.Unflatten(1, (5, 2))(x)
+    with pytest.raises(ValueError, match="Unflatten: dim 2 is out of range"):
+        nn.Unflatten(2, (2, 6))(x)
+    with pytest.raises(ValueError, match="at most one -1"):
+        nn.Unflatten(1, (-1, -1))
+    assert repr(nn.Unflatten(1, (3, 4))) == "Unflatten(dim=1, unflattened_size=(3, 4))"
+
+
+def test_unflatten_backward():
+    x = mc.tensor(np.ones((2, 6)), requires_grad=True)
+    (nn.Unflatten(1, (2, 3))(x) * mc.tensor(np.arange(12.0).reshape(2, 2, 3))).sum().backward()
+    np.testing.assert_array_equal(x.grad.array, np.arange(12.0).reshape(2, 6))
+
+
+def test_freeze_a_backbone_and_train_the_head():
+    g = np.random.default_rng(0)
+    net = nn.Sequential(nn.Sequential(nn.Linear(3, 4, generator=g), nn.ReLU()), nn.Linear(4, 2, generator=g))
+    backbone, head = net[0], net[1]
+    assert backbone.freeze() is backbone
+    assert [p.requires_grad for p in net.parameters()] == [False, False, True, True]
+    frozen = [p.array.copy() for p in backbone.parameters()]
+    head_before = head.weight.array.copy()
+    optimizer = mc.optim.SGD(net.parameters(), lr=0.1)
+    net(mc.tensor(np.ones((2, 3), np.float32))).sum().backward()
+    assert all(p.grad is None for p in backbone.parameters()) and head.weight.grad is not None
+    optimizer.step()
+    for p, before in zip(backbone.parameters(), frozen):
+        np.testing.assert_array_equal(p.array, before)
+    assert not np.array_equal(head.weight.array, head_before)
+    backbone.unfreeze()
+    assert all(p.requires_grad for p in net.parameters())
+
+
+def test_train_and_eval_return_the_module():
+    m = model()
+    assert m.train() is m and m.eval() is m and not m[0].training
+    with pytest.raises(ValueError, match="mode must be True or False"):
+        m.train("eval")
+
+
+# ---- load_state_dict's errors ---------------------------------------------------------------------
+def resnet_like(width=4, classes=3):
+    """Names shaped like torchvision's ResNet: layer1.0.conv1, layer1.0.bn1, fc."""
+    block = nn.Module()
+    block.conv1 = nn.Conv2d(width, width, 3, bias=False)
+    block.bn1 = nn.BatchNorm2d(width)
+    net = nn.Module()
+    net.conv1 = nn.Conv2d(3, width, 3, bias=False)
+    net.layer1 = nn.Sequential(block)
+    net.fc = nn.Linear(width, classes)
+    return net
+
+
+def test_key_mismatch_lists_keys_grouped_by_module():
+    state = resnet_like().state_dict()
+    del state["layer1.0.conv1.weight"], state["fc.weight"], state["fc.bias"]
+    state["head.weight"] = np.zeros((3, 4))
+    state["head.bias"] = np.zeros(3)
+    with pytest.raises(RuntimeError) as error:
+        resnet_like().load_state_dict(state)
+    assert str(error.value) == ("load_state_dict for Module: the keys do not match; missing: "
+                                "layer1.0.conv1.{weight}, fc.{weight,bias}; unexpected: head.{weight,bias}")
+    result = resnet_like().load_state_dict(state, strict=False)
+    assert result.missing_keys == ["layer1.0.conv1.weight", "fc.weight", "fc.bias"]
+    assert result.unexpected_keys == ["head.weight", "head.bias"]
+
+
+def test_a_wrong_architecture_gets_a_short_message():
+    deep = nn.Sequential(*[nn.Linear(2, 2) for _ in range(40)])
+    with pytest.raises(RuntimeError) as error:
+        nn.Sequential(OrderedDict(conv=nn.Conv2d(1, 1, 1))).load_state_dict(deep.state_dict())
+    text = str(error.value)
+    assert text.endswith("missing: conv.{weight,bias}; unexpected: 0.{weight,bias}, 1.{weight,bias}, 2.{weight,bias}, 3.{weight,bias}, "
+                         "4.{weight,bias}, 5.{weight,bias}, ... (80 keys in 40 modules)")
+    assert len(text) < 300
+
+
+def test_shape_mismatch_names_the_key_and_changes_nothing():
+    target = resnet_like()
+    before = {k: v.copy() for k, v in target.state_dict().items()}
+    state = resnet_like(classes=10).state_dict()
+    with pytest.raises(ValueError, match=r"'fc.weight' has shape \(10, 4\) in the state dict but \(3, 4\) "
+                                         r"in the model; 'fc.bias' has shape \(10,\) in the state dict but \(3,\)"):
+        target.load_state_dict(state)
+    for key, value in target.state_dict().items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)  # all or nothing
+
+
+def test_load_state_dict_from_a_path_or_a_checkpoint_says_what_to_do(tmp_path):
+    m = model()
+    path = tmp_path / "weights.npz"
+    mc.save(m.state_dict(), path)
+    with pytest.raises(TypeError, match=r"got the path .*weights.npz'; read the file first: "
+                                        r"model.load_state_dict\(minicnn.load\("):
+        m.load_state_dict(str(path))
+    with pytest.raises(TypeError, match="got the path"):
+        m.load_state_dict(path)
+    m.load_state_dict(mc.load(path))
+    with pytest.raises(RuntimeError, match=r"'model' holds a dict: is this a checkpoint\? pass checkpoint\['model'\]"):
+        m.load_state_dict({"model": m.state_dict(), "epoch": 3})
+    with pytest.raises(TypeError, match="expected a state dict"):
+        m.load_state_dict([1, 2])

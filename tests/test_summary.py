@@ -217,3 +217,42 @@ def test_branching_models_show_nesting(name, shape):
     assert sum(row.macs for row in s.leaves()) == s.total_macs
     top = [row for row in s.rows if row.depth == 1]
     assert sum(row.params for row in top) == s.total_params  # nested rows add up
+
+
+# ---- input_shape with or without the batch axis ----------------------------------------------------
+def small_cnn():
+    g = np.random.default_rng(0)
+    return nn.Sequential(nn.ReLU(), nn.Conv2d(1, 4, 3, generator=g), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(4 * 6 * 6, 10, generator=g))
+
+
+def test_a_batched_input_shape_gives_the_per_sample_table():
+    sample = mc.summary(small_cnn(), (1, 8, 8), verbose=False)
+    for shape, batched in (((16, 1, 8, 8), None), ((16, 1, 8, 8), True), ((1, 8, 8), False)):
+        s = mc.summary(small_cnn(), shape, batched=batched, verbose=False)
+        assert s.input_shape == (1, 8, 8)
+        assert s.table() == sample.table()
+    assert sample.layer("1").output_shape == (4, 6, 6) and sample.total_macs == 36 * 9 * 4 + 144 * 10
+
+
+def test_which_shape_is_wanted_is_said_exactly():
+    with pytest.raises(ValueError, match=r"summary: the first layer, 1 \(Conv2d\), takes samples of 3 axes "
+                                         r"\(4 with the batch axis\); input_shape \(8, 8\) has 2"):
+        mc.summary(small_cnn(), (8, 8), verbose=False)
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    with pytest.raises(ValueError, match=r"cannot tell whether input_shape \(1, 8, 8\) starts with the batch axis "
+                                         r"\(the first layer, 1 \(Linear\), takes any number of axes\); pass "
+                                         r"batched=True if it is \(batch, \*sample shape\), batched=False"):
+        mc.summary(mlp, (1, 8, 8), verbose=False)
+    assert mc.summary(mlp, (1, 8, 8), batched=False, verbose=False).layer("1").output_shape == (10,)
+    assert mc.summary(mlp, (5, 8, 8), batched=True, verbose=False).layer("1").output_shape == (10,)
+    assert mc.summary(nn.Sequential(nn.Linear(64, 10)), (64,), verbose=False).total_macs == 640  # a sample
+    with pytest.raises(ValueError, match=r"batched=True needs \(batch, \*sample shape\)"):
+        mc.summary(nn.Linear(64, 10), (64,), batched=True, verbose=False)
+
+
+def test_summary_of_a_lazy_model_creates_its_weights():
+    model = nn.Sequential(nn.LazyConv2d(4, 3), nn.Flatten(), nn.LazyLinear(10))
+    s = mc.summary(model, (2, 1, 8, 8), verbose=False)
+    assert [row.type for row in s.rows] == ["Conv2d", "Flatten", "Linear"]
+    assert s.total_params == (9 + 1) * 4 + (144 + 1) * 10

@@ -56,10 +56,10 @@ class Module:
                 f"(call super().__init__() first in {type(self).__name__}.__init__)"
             )
         if isinstance(value, Parameter):
-            self._forget(name)
+            self._forget(name, keep="_parameters")
             self._parameters[name] = value
         elif isinstance(value, Module):
-            self._forget(name)
+            self._forget(name, keep="_modules")
             self._modules[name] = value
         elif name in self._parameters:
             if value is not None:
@@ -76,9 +76,11 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: str) -> None:
+        """Remove `name` from every table but `keep` (where it keeps its place when replaced)."""
         for table in ("_parameters", "_buffers", "_modules"):
-            self.__dict__[table].pop(name, None)
+            if table != keep:
+                self.__dict__[table].pop(name, None)
         self._non_persistent.discard(name)
         self.__dict__.pop(name, None)
 
@@ -110,14 +112,14 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, "
                             f"got {type(param).__name__}")
-        self._forget(name)
+        self._forget(name, keep="_parameters")
         self._parameters[name] = param
 
     def register_buffer(self, name: str, value, persistent: bool = True) -> None:
         """Register non-trainable state (a Tensor, an array or None). state_dict saves it unless
         persistent=False; `to` casts it either way."""
         self._check_name("buffer", name)
-        self._forget(name)
+        self._forget(name, keep="_buffers")
         self._buffers[name] = None if value is None else Tensor(as_array(value))
         if not persistent:
             self._non_persistent.add(name)
@@ -127,7 +129,7 @@ class Module:
         self._check_name("module", name)
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module, got {type(module).__name__}")
-        self._forget(name)
+        self._forget(name, keep="_modules")
         self._modules[name] = module
 
     register_module = add_module
