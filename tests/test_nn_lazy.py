@@ -206,3 +206,15 @@ def test_textbook_lazy_lenet_trains_like_the_computation_by_hand():
     trained = [p for p in net.parameters()]
     for p, q in zip(trained, params):
         np.testing.assert_allclose(p.array, q.array, rtol=1e-5, atol=1e-7)
+
+
+def test_hooks_and_mode_set_before_the_first_forward_are_kept():
+    layer = nn.LazyBatchNorm2d()
+    seen = []
+    layer.register_forward_hook(lambda m, inputs, output: seen.append(type(m).__name__))
+    layer.eval()  # eval before the first forward: the running statistics (0 and 1) are used
+    x = np.random.default_rng(0).standard_normal((2, 3, 2, 2)).astype(np.float32)
+    y = layer(mc.tensor(x))
+    np.testing.assert_allclose(y.array, x / np.sqrt(1 + 1e-5), rtol=1e-6)
+    layer(mc.tensor(x))
+    assert seen == ["BatchNorm2d", "BatchNorm2d"] and not layer.training
