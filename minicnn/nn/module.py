@@ -543,9 +543,9 @@ class _ListOf(Module):
 
     _table = ""
 
-    def __init__(self, values=()):
+    def __init__(self, values=None):
         super().__init__()
-        self.extend(values)
+        self.extend(values or ())
 
     def _register(self, name: str, value) -> None:
         raise NotImplementedError
@@ -582,6 +582,9 @@ class ModuleList(_ListOf):
     """A list of modules, registered so their parameters are found (no forward of its own)."""
 
     _table = "_modules"
+
+    def __init__(self, modules=None):
+        super().__init__(modules)
 
     def _register(self, name: str, module) -> None:
         self.add_module(name, module)
@@ -658,6 +661,9 @@ class ModuleDict(_DictOf):
 
     _table = "_modules"
 
+    def __init__(self, modules=None):
+        super().__init__(modules)
+
     def _register(self, name: str, module) -> None:
         self.add_module(name, module)
 
@@ -666,6 +672,9 @@ class ParameterDict(_DictOf):
     """Parameters by name; Tensors and arrays become Parameters."""
 
     _table = "_parameters"
+
+    def __init__(self, parameters=None):
+        super().__init__(parameters)
 
     def _register(self, name: str, value) -> None:
         self.register_parameter(name, value if isinstance(value, Parameter) else Parameter(value))
