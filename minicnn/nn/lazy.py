@@ -157,6 +157,7 @@ class LazyConvTranspose2d(_LazyConvNd):
 
     def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1, bias=True,
                  dilation=1, padding_mode="zeros", *, algorithm="auto", dtype=DEFAULT_DTYPE, generator=None):
+        # ConvTranspose2d's own argument order (output_padding; dilation after bias), hence not super()
         LazyModule.__init__(self, out_channels=out_channels, kernel_size=kernel_size, stride=stride,
                             padding=padding, output_padding=output_padding, groups=groups, bias=bias,
                             dilation=dilation, padding_mode=padding_mode, algorithm=algorithm, dtype=dtype,
