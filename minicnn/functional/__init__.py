@@ -3,7 +3,8 @@
 Each op is a `Function` subclass in the module of its family; the lowercase wrapper validates its
 arguments, documents the shapes, and calls `.apply`.
 """
-from .activation import elu, hardsigmoid, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .activation import (elu, gelu, hardsigmoid, hardswish, leaky_relu, log_softmax, relu, relu6, sigmoid,
+                         silu, softmax, softplus, tanh)
 from .arithmetic import add, cast, div, matmul, mul, neg, pow, sub
 from .conv import (conv1d, conv2d, conv3d, conv_transpose2d, local_conv2d,
                    tiled_conv2d)
