@@ -40,7 +40,8 @@ def classification(draw):
 def test_cross_entropy(case, smoothing, reduction):
     logits, target = case
     out = F.cross_entropy(leaf(logits), target, reduction=reduction, label_smoothing=smoothing)
-    np.testing.assert_allclose(out.array, reference_cross_entropy(logits, target, smoothing, reduction), rtol=1e-10)
+    np.testing.assert_allclose(out.array, reference_cross_entropy(logits, target, smoothing, reduction),
+                               rtol=1e-10, atol=1e-12)
     assert_gradcheck(lambda x: F.cross_entropy(x, target, reduction=reduction, label_smoothing=smoothing),
                      [leaf(logits)])
 
@@ -95,11 +96,11 @@ def test_nll_loss(case, reduction):
     log_p = F.log_softmax(mc.tensor(logits), 1).array
     picked = np.take_along_axis(log_p, target[:, None], 1)[:, 0]
     expected = {"mean": -picked.mean(), "sum": -picked.sum(), "none": -picked}[reduction]
-    np.testing.assert_allclose(F.nll_loss(leaf(log_p), target, reduction).array, expected)
-    assert_gradcheck(lambda x: F.nll_loss(x, target, reduction), [leaf(log_p)])
+    np.testing.assert_allclose(F.nll_loss(leaf(log_p), target, reduction=reduction).array, expected)
+    assert_gradcheck(lambda x: F.nll_loss(x, target, reduction=reduction), [leaf(log_p)])
     # log_softmax followed by nll_loss is cross_entropy
-    np.testing.assert_allclose(F.nll_loss(F.log_softmax(leaf(logits), 1), target, reduction).array,
-                               F.cross_entropy(leaf(logits), target, reduction).array, rtol=1e-12)
+    np.testing.assert_allclose(F.nll_loss(F.log_softmax(leaf(logits), 1), target, reduction=reduction).array,
+                               F.cross_entropy(leaf(logits), target, reduction=reduction).array, rtol=1e-12)
 
 
 def test_mse_loss():

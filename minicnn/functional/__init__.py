@@ -10,7 +10,8 @@ from .conv import (conv1d, conv2d, conv3d, conv_transpose2d, local_conv2d,
                    tiled_conv2d)
 from .dropout import drop_path, dropout, dropout2d
 from .linear import linear
-from .loss import cross_entropy, mse_loss, nll_loss
+from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss,
+                   mse_loss, nll_loss, one_hot, smooth_l1_loss)
 from .norm import batch_norm, local_contrast_norm, local_response_norm
 from .pointwise import abs, clamp, clip, exp, log, sqrt
 from .pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d,
