@@ -12,7 +12,8 @@ from .dropout import drop_path, dropout, dropout2d
 from .linear import linear
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss,
                    mse_loss, nll_loss, one_hot, smooth_l1_loss)
-from .norm import batch_norm, local_contrast_norm, local_response_norm
+from .norm import (batch_norm, group_norm, layer_norm, local_contrast_norm, local_response_norm,
+                   normalize)
 from .pointwise import abs, clamp, clip, exp, log, sqrt
 from .pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d,
                    adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d, avg_pool1d,
