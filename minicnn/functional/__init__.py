@@ -6,8 +6,8 @@ arguments, documents the shapes, and calls `.apply`.
 from .activation import (elu, gelu, hardsigmoid, hardswish, leaky_relu, log_softmax, relu, relu6, sigmoid,
                          silu, softmax, softplus, tanh)
 from .arithmetic import add, cast, div, matmul, mul, neg, pow, sub
-from .conv import (conv1d, conv2d, conv3d, conv_transpose2d, local_conv2d,
-                   tiled_conv2d)
+from .conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d,
+                   local_conv2d, tiled_conv2d)
 from .dropout import drop_path, dropout, dropout2d
 from .linear import linear
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss,

@@ -2,7 +2,8 @@
 from . import init
 from .activation import ELU, Hardsigmoid, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .dropout import Dropout, Dropout2d, DropPath
-from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose2d, LocallyConnected2d, TiledConv2d
+from .conv import (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d,
+                   LocallyConnected2d, TiledConv2d)
 from .layers import Flatten, Identity, Linear
 from .module import Module, ModuleList, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d, LocalContrastNorm, LocalResponseNorm
