@@ -9,6 +9,8 @@ from .arithmetic import add, cast, div, matmul, mul, neg, pow, sub
 from .conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d,
                    local_conv2d, tiled_conv2d)
 from .dropout import drop_path, dropout, dropout2d
+from .fold import fold, unfold
+from .interpolate import interpolate
 from .linear import linear
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss,
                    mse_loss, nll_loss, one_hot, smooth_l1_loss)
