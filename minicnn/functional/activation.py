@@ -322,7 +322,7 @@ def implicit_softmax_dim(ndim: int, op: str) -> int:
     """PyTorch's legacy choice when dim is not given: 0 for 0-, 1- and 3-D input, else 1."""
     warnings.warn(f"{op}: implicit dimension choice is deprecated in PyTorch; pass dim= "
                   f"(chose dim={0 if ndim in (0, 1, 3) else 1} for a {ndim}-D input)", UserWarning,
-                  stacklevel=3)
+                  stacklevel=4)
     return 0 if ndim in (0, 1, 3) else 1
 
 
