@@ -3,7 +3,9 @@ cross-entropy (from probabilities and from logits), mean squared, absolute and s
 and one_hot, the encoding of class indices the classification losses use.
 
 reduction="mean" averages, "sum" adds, "none" keeps one loss per element (per prediction for the
-classification losses). With class weights, "mean" is PyTorch's weighted mean: the sum of the
+classification losses). PyTorch's deprecated size_average and reduce are not taken, so reduction
+(and what follows) is keyword-only in the losses added with that rule: a positional "sum" fails
+loudly instead of landing in a different slot than in PyTorch. With class weights, "mean" is PyTorch's weighted mean: the sum of the
 weighted losses divided by the sum of the weights of the targets that count (not ignored), so a
 mean over nothing is NaN, as in PyTorch.
 """
@@ -216,8 +218,6 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     of predictions; ignore_index is not supported (must stay negative).
     label_smoothing e mixes the target with the uniform distribution: (1 - e) t + e / C.
     reduction: "mean", "sum" or "none" (one loss per prediction, 0 for ignored ones).
-    PyTorch's deprecated size_average and reduce are not taken, so the arguments after weight are
-    keyword-only.
     """
     op = "cross_entropy"
     _check_reduction(op, reduction)
@@ -343,7 +343,7 @@ def _broadcast_constant(op, name, value, shape, dtype):
     return array.astype(dtype)
 
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):
     """Binary cross-entropy between probabilities and targets, PyTorch's F.binary_cross_entropy.
 
     l = -weight * (y log x + (1 - y) log(1 - x)), logs clamped at -100 (so l <= 100 per element).
@@ -360,7 +360,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     return _reduce(op, losses if weight is None else mul(losses, weight), reduction)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="mean", pos_weight=None):
     """Sigmoid and binary cross-entropy in one stable op, PyTorch's F.binary_cross_entropy_with_logits.
 
     l = -weight * (pos_weight * y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))).
@@ -408,18 +408,18 @@ def mse_loss(input, target, reduction="mean"):
     return _reduce("mse_loss", d * d, reduction)
 
 
-def l1_loss(input, target, reduction="mean"):
+def l1_loss(input, target, *, reduction="mean"):
     """Mean absolute error |input - target|, reduced; shapes must match. Gradient sign(input - target)."""
     return _reduce("l1_loss", abs(_difference("l1_loss", input, target, reduction)), reduction)
 
 
-def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+def smooth_l1_loss(input, target, *, reduction="mean", beta=1.0):
     """Smooth L1 (Huber-like) loss, PyTorch's F.smooth_l1_loss: with d = input - target,
     l = d^2 / (2 beta) where |d| < beta, |d| - beta / 2 elsewhere; beta = 0 is l1_loss."""
     op = "smooth_l1_loss"
     if isinstance(beta, bool) or not isinstance(beta, (int, float, np.number)) or beta < 0:
         raise ValueError(f"{op}: beta must be a non-negative number, got {beta!r}")
     if beta == 0:  # as PyTorch: the quadratic part vanishes
-        return l1_loss(input, target, reduction)
+        return l1_loss(input, target, reduction=reduction)
     d = _difference(op, input, target, reduction)
     return _reduce(op, SmoothL1.apply(d, float(beta)), reduction)
