@@ -241,12 +241,11 @@ def _standardize_rows(rows, eps):
     return transpose(BatchNorm.apply(columns, None, None, None, None, True, 0.0, eps), 0, 1)
 
 
-def _affine(op, x, weight, bias, shape):
+def _affine(x, weight, bias, shape):
     """x * weight + bias with weight and bias reshaped to `shape` (None skips either)."""
-    for name, value in (("weight", weight), ("bias", bias)):
-        if value is not None:
-            x = (mul if name == "weight" else add)(x, reshape(value, shape))
-    return x
+    if weight is not None:
+        x = mul(x, reshape(weight, shape))
+    return x if bias is None else add(x, reshape(bias, shape))
 
 
 def _check_eps(op, eps):
@@ -282,7 +281,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     features = int(np.prod(normalized))
     rows = reshape(input, (array.size // features if features else 0, features))
     out = reshape(_standardize_rows(rows, eps), array.shape)
-    return _affine(op, out, weight, bias, normalized)
+    return _affine(out, weight, bias, normalized)
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
@@ -310,7 +309,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     n = array.shape[0]
     rows = reshape(input, (n * num_groups, array.size // max(n * num_groups, 1)))
     out = reshape(_standardize_rows(rows, eps), array.shape)
-    return _affine(op, out, weight, bias, (channels,) + (1,) * (array.ndim - 2))
+    return _affine(out, weight, bias, (channels,) + (1,) * (array.ndim - 2))
 
 
 # ---- normalising vectors to unit length ----------------------------------------------------
