@@ -94,7 +94,7 @@ def interpolation(draw):
         size = tuple(draw(st.integers(1, 7 if dims < 3 else 4)) for _ in range(dims))
         kwargs, scales, out = dict(size=size), (None,) * dims, size
     else:
-        scales = tuple(draw(st.sampled_from([0.5, 0.75, 1.0, 1.3, 1.55, 2.0, 2.5, 3.0])) for _ in range(dims))
+        scales = tuple(draw(st.sampled_from([0.5, 0.75, 1.0, 1.1, 1.3, 1.55, 2.0, 2.2, 2.5, 3.0])) for _ in range(dims))
         out = tuple(math.floor(n * s) for n, s in zip(spatial, scales))
         if min(out) < 1:
             scales, out = tuple(max(s, 1.0) for s in scales), tuple(math.floor(n * max(s, 1.0))
@@ -126,6 +126,15 @@ def test_nearest_scale_factor_samples_with_one_over_the_factor():
     assert by_factor[3] == 1.0 and by_size[3] == 2.0
     np.testing.assert_array_equal(F.interpolate(x, scale_factor=1.55, recompute_scale_factor=True).array[0, 0],
                                   by_size)
+
+
+def test_nearest_copies_when_the_size_is_kept_and_halves_when_it_doubles():
+    # PyTorch's two special cases: 5 * 1.1 -> 5 samples copy (1/1.1 would read 3 at output 4);
+    # 3 * 2.2 -> 6 samples read o // 2 (1/2.2 would read 1 at output 4)
+    np.testing.assert_array_equal(F.interpolate(mc.tensor(np.arange(5.0)[None, None]), scale_factor=1.1).array[0, 0],
+                                  np.arange(5.0))
+    np.testing.assert_array_equal(F.interpolate(mc.tensor(np.arange(3.0)[None, None]), scale_factor=2.2).array[0, 0],
+                                  [0, 0, 1, 1, 2, 2])
 
 
 def test_backward_adds_where_outputs_share_a_source():

@@ -75,6 +75,16 @@ def test_softplus_is_linear_above_the_threshold_and_never_overflows():
     np.testing.assert_array_equal(x.grad.array, [1.0, 0.0, 1.0])
 
 
+def test_gradients_at_the_kinks_follow_pytorch():
+    """relu6 is hardtanh(0, 6): gradient 0 at both ends; hardswish: x/3 + 1/2 on [-3, 3] inclusive."""
+    x = leaf([0.0, 6.0])
+    F.relu6(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.array, [0.0, 0.0])
+    x = leaf([-3.0, 3.0])
+    F.hardswish(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.array, [-0.5, 1.5])
+
+
 def test_activation_modules_call_their_functions():
     rng = np.random.default_rng(0)
     x = mc.tensor(rng.standard_normal((2, 3, 4)) * 4)
