@@ -94,3 +94,13 @@ def test_unbatched_input_and_modules():
 def test_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_empty_batch():
+    x = mc.tensor(np.zeros((0, 2, 3, 3)), requires_grad=True)
+    cols = F.unfold(x, 2)
+    assert cols.shape == (0, 8, 4)
+    folded = F.fold(cols, (3, 3), 2)
+    assert folded.shape == (0, 2, 3, 3)
+    folded.sum().backward()
+    assert x.grad.shape == (0, 2, 3, 3)

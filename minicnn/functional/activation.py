@@ -205,8 +205,9 @@ class Softplus(Function):
         scaled = a * a.dtype.type(beta)
         linear = scaled > threshold
         ctx.save_for_backward(scaled, linear)
-        # logaddexp(0, z) = log(1 + e^z) without overflow
-        return np.where(linear, a, np.logaddexp(0, scaled) / a.dtype.type(beta)).astype(a.dtype, copy=False)
+        with np.errstate(invalid="ignore"):  # NaN in, NaN out, quietly as everywhere else
+            smooth = np.logaddexp(0, scaled) / a.dtype.type(beta)  # log(1 + e^z) without overflow
+        return np.where(linear, a, smooth).astype(a.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):

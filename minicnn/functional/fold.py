@@ -23,16 +23,17 @@ from .shape import reshape
 
 def _columns(image, geometry):
     """(N, C, H, W) -> (N, C*kh*kw, L): the im2col kernel's (C*K, N*L) matrix, batch first."""
-    n, channels = geometry.input_shape[:2]
+    n = geometry.input_shape[0]
     x5 = np.ascontiguousarray(image).reshape(geometry.input_shape)
     cols = im2col.columns(x5 if x5.flags.writeable else x5.copy(), geometry)
-    return np.ascontiguousarray(cols.reshape(cols.shape[0], n, -1).transpose(1, 0, 2))
+    blocks = int(np.prod(geometry.output_spatial))  # explicit, not -1: N may be 0
+    return np.ascontiguousarray(cols.reshape(cols.shape[0], n, blocks).transpose(1, 0, 2))
 
 
 def _image(columns, geometry):
     """(N, C*kh*kw, L) -> (N, C, H, W): col2im, summing where blocks overlap."""
     n, channels, _, height, width = geometry.input_shape
-    cols = columns.transpose(1, 0, 2).reshape(columns.shape[1], -1)
+    cols = columns.transpose(1, 0, 2).reshape(columns.shape[1], n * columns.shape[2])
     return im2col.columns_to_image(cols, geometry).reshape(n, channels, height, width)
 
 
