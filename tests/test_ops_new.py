@@ -130,7 +130,8 @@ def test_relu_lets_nan_through():
 # hardswish: `x < -3 ? 0 : x <= 3 ? ... : g`), NaN for the smooth ones.
 NAN_GRADIENTS = {
     "relu": (F.relu, 1.0), "elu": (F.elu, 1.0), "abs": (F.abs, 0.0),
-    "leaky_relu": (lambda t: F.leaky_relu(t, 0.2), 0.2), "hardsigmoid": (F.hardsigmoid, 0.0),
+    "leaky_relu": (lambda t: F.leaky_relu(t, 0.2), 0.2), "leaky_relu_0": (lambda t: F.leaky_relu(t, 0.0), 0.0),
+    "hardsigmoid": (F.hardsigmoid, 0.0),
     "relu6": (F.relu6, 1.0), "hardswish": (F.hardswish, 1.0), "tanh": (F.tanh, np.nan),
     "sigmoid": (F.sigmoid, np.nan), "gelu": (F.gelu, np.nan), "silu": (F.silu, np.nan),
     "softplus": (F.softplus, np.nan),

@@ -71,8 +71,6 @@ class LeakyReLU(Function):
         positive = a > 0
         ctx.save_for_backward(positive)
         ctx.slope = negative_slope
-        if negative_slope == 0:
-            return np.where(positive, a, np.zeros((), a.dtype))
         return np.where(positive, a, a * np.asarray(negative_slope, a.dtype))
 
     @staticmethod
@@ -248,6 +246,12 @@ class LogSoftmax(Function):
         return grad - np.exp(out) * grad.sum(axis=ctx.axis, keepdims=True), None
 
 
+def _number(op, name, value) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{op}: {name} must be a number, got {value!r}")
+    return float(value)
+
+
 def tanh(a):
     """Hyperbolic tangent."""
     return Tanh.apply(a)
@@ -311,12 +315,6 @@ def softplus(input, beta=1.0, threshold=20.0):
     if beta == 0:
         raise ValueError("softplus: beta must be non-zero, got 0")
     return Softplus.apply(input, beta, _number("softplus", "threshold", threshold))
-
-
-def _number(op, name, value) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"{op}: {name} must be a number, got {value!r}")
-    return float(value)
 
 
 def implicit_softmax_dim(ndim: int, op: str) -> int:
