@@ -355,3 +355,9 @@ def test_loss_modules_match_the_functions():
         np.testing.assert_array_equal(module(leaf(p), leaf(y)).array, function(leaf(p), leaf(y)).array)
     with pytest.raises(ValueError, match="MSELoss: reduction must be one of"):
         nn.MSELoss(reduction="avg")
+
+
+def test_cross_entropy_takes_targets_as_lists():
+    x = leaf(np.zeros((2, 3)))
+    np.testing.assert_allclose(F.cross_entropy(x, [[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]]).item(), np.log(3), rtol=1e-6)
+    np.testing.assert_allclose(F.cross_entropy(x, [0, 2]).item(), np.log(3))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Function, Tensor, as_array
-from .arithmetic import mul, sub
+from .arithmetic import cast, mul, sub
 from .checks import is_int, shape_of
 from .pointwise import abs
 from .reduction import mean, sum
@@ -238,8 +238,10 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
             raise ValueError(f"{op}: ignore_index is not supported with probability targets, "
                              f"got ignore_index={ignore_index}")
         kept, denominator = np.ones(rows, dtype), rows
-        if t.dtype != dtype:
-            target = Tensor(t.astype(dtype)) if not isinstance(target, Tensor) else target.astype(dtype)
+        if not isinstance(target, Tensor):
+            target = t.astype(dtype, copy=False)
+        elif t.dtype != dtype:
+            target = cast(target, dtype)  # differentiable: a float64 target keeps its gradient
     else:
         flat, kept_mask = _class_targets(op, shape, t, ignore_index)
         denominator = _picked_weights(weight, flat, kept_mask, dtype).sum()
