@@ -118,20 +118,20 @@ class CrossEntropy(Function):
         shifted = rows - rows.max(axis=1, keepdims=True)
         log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         kept_w = kept[:, None] * (1.0 if weight is None else weight)  # (rows, 1) or (rows, C)
-        a = ((1.0 - smoothing) * _to_rows(target) + smoothing / rows.shape[1]) * kept_w
-        losses = -(a * log_p).sum(axis=1)
-        ctx.save_for_backward(log_p, a, kept_w)
+        weighted = ((1.0 - smoothing) * _to_rows(target) + smoothing / rows.shape[1]) * kept_w  # w * a
+        losses = -(weighted * log_p).sum(axis=1)
+        ctx.save_for_backward(log_p, weighted, kept_w)
         ctx.settings = (smoothing, denominator, reduction, logits.shape)
         return np.asarray(_reduce_rows(losses, reduction, denominator, out_shape), logits.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        log_p, a, kept_w = ctx.saved_tensors
+        log_p, weighted, kept_w = ctx.saved_tensors
         smoothing, denominator, reduction, shape = ctx.settings
         scale = _row_scale(grad, reduction, denominator, log_p.shape[0])
         grad_x = grad_t = None
         if ctx.needs_input_grad[0]:
-            grad_x = _from_rows((np.exp(log_p) * a.sum(axis=1, keepdims=True) - a) * scale, shape)
+            grad_x = _from_rows((np.exp(log_p) * weighted.sum(axis=1, keepdims=True) - weighted) * scale, shape)
         if ctx.needs_input_grad[1]:
             grad_t = _from_rows(-(1.0 - smoothing) * kept_w * log_p * scale, shape)
         return grad_x, grad_t
@@ -234,7 +234,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     if np.issubdtype(t.dtype, np.floating):
         if t.shape != shape:
             raise ValueError(f"{op}: probability targets must have the input's shape {shape}, got {t.shape}")
-        if is_int(ignore_index) and ignore_index >= 0:
+        if not is_int(ignore_index) or ignore_index >= 0:
             raise ValueError(f"{op}: ignore_index is not supported with probability targets, "
                              f"got ignore_index={ignore_index}")
         kept, denominator = np.ones(rows, dtype), rows
