@@ -169,3 +169,11 @@ def test_errors(kwargs, shape, error, match):
         F.interpolate(mc.tensor(np.zeros(shape)), **kwargs)
     with pytest.raises(TypeError, match="interpolate: input must be float32 or float64"):
         F.interpolate(np.zeros((1, 1, 2), np.int64), size=3)
+
+
+def test_empty_batch():
+    x = mc.tensor(np.zeros((0, 2, 3, 3)), requires_grad=True)
+    y = F.interpolate(x, scale_factor=2, mode="bilinear")
+    assert y.shape == (0, 2, 6, 6)
+    y.sum().backward()
+    assert x.grad.shape == (0, 2, 3, 3)

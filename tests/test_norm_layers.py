@@ -119,3 +119,12 @@ def test_modules_float32_parameters_and_state():
 def test_errors(call, error, match):
     with pytest.raises(error, match=match):
         call(leaf(np.zeros((2, 4))))
+
+
+def test_empty_batch():
+    for op in (lambda t: F.layer_norm(t, (4, 2)), lambda t: F.group_norm(t, 2)):
+        x = mc.tensor(np.zeros((0, 4, 2)), requires_grad=True)
+        with np.errstate(all="ignore"):
+            y = op(x)
+            y.sum().backward()
+        assert y.shape == (0, 4, 2) and x.grad.shape == (0, 4, 2)
