@@ -124,7 +124,6 @@ def test_errors(call, error, match):
 def test_empty_batch():
     for op in (lambda t: F.layer_norm(t, (4, 2)), lambda t: F.group_norm(t, 2)):
         x = mc.tensor(np.zeros((0, 4, 2)), requires_grad=True)
-        with np.errstate(all="ignore"):
-            y = op(x)
-            y.sum().backward()
+        y = op(x)
+        y.sum().backward()
         assert y.shape == (0, 4, 2) and x.grad.shape == (0, 4, 2)

@@ -307,7 +307,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     _check_channel_vector(op, "bias", bias, channels)
     eps = _check_eps(op, eps)
     n = array.shape[0]
-    rows = reshape(input, (n * num_groups, array.size // max(n * num_groups, 1)))
+    rows = reshape(input, (n * num_groups, channels // num_groups * int(np.prod(array.shape[2:]))))
     out = reshape(_standardize_rows(rows, eps), array.shape)
     return _affine(out, weight, bias, (channels,) + (1,) * (array.ndim - 2))
 
