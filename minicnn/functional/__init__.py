@@ -3,14 +3,19 @@
 Each op is a `Function` subclass in the module of its family; the lowercase wrapper validates its
 arguments, documents the shapes, and calls `.apply`.
 """
-from .activation import elu, hardsigmoid, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .activation import (elu, gelu, hardsigmoid, hardswish, leaky_relu, log_softmax, relu, relu6, sigmoid,
+                         silu, softmax, softplus, tanh)
 from .arithmetic import add, cast, div, matmul, mul, neg, pow, sub
-from .conv import (conv1d, conv2d, conv3d, conv_transpose2d, local_conv2d,
-                   tiled_conv2d)
+from .conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d,
+                   local_conv2d, tiled_conv2d)
 from .dropout import drop_path, dropout, dropout2d
+from .fold import fold, unfold
+from .interpolate import interpolate
 from .linear import linear
-from .loss import cross_entropy, mse_loss, nll_loss
-from .norm import batch_norm, local_contrast_norm, local_response_norm
+from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss,
+                   mse_loss, nll_loss, one_hot, smooth_l1_loss)
+from .norm import (batch_norm, group_norm, layer_norm, local_contrast_norm, local_response_norm,
+                   normalize)
 from .pointwise import abs, clamp, clip, exp, log, sqrt
 from .pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d,
                    adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d, avg_pool1d,

@@ -1,4 +1,4 @@
-"""Convolutions: conv1d/2d/3d, conv_transpose2d, local_conv2d (unshared) and tiled_conv2d.
+"""Convolutions: conv1d/2d/3d, conv_transpose1d/2d/3d, local_conv2d (unshared) and tiled_conv2d.
 
 Every op here is a Function over the kernels in minicnn.kernels. The ordinary convolutions all go
 through one Function, `Conv`, on 5-D arrays: a 1-D or 2-D convolution is a 3-D one with singleton
@@ -196,6 +196,53 @@ class ConvTranspose(Function):
         return grad_x, grad_w, grad_b, None, None
 
 
+TRANSPOSED_WEIGHT_LAYOUTS = {1: "(Cin, Cout/groups, kW)", 2: "(Cin, Cout/groups, kH, kW)",
+                             3: "(Cin, Cout/groups, kD, kH, kW)"}
+
+
+def _conv_transpose(op, dims, x, weight, bias, stride, padding, output_padding, groups, dilation, algorithm):
+    """Check the arguments of a `dims`-D transposed convolution and run it (see conv_transpose2d)."""
+    dtype = common_float_dtype(op, input=x, weight=weight, bias=bias)
+    xs, ws = shape_of(x), shape_of(weight)
+    check_rank(op, "input", xs, dims + 2, LAYOUTS[dims])
+    check_rank(op, "weight", ws, dims + 2, TRANSPOSED_WEIGHT_LAYOUTS[dims])
+    groups = _check_groups(op, groups)
+    if xs[1] != ws[0]:
+        raise ValueError(f"{op}: input has {xs[1]} channels but weight expects {ws[0]} (weight.shape[0])")
+    if xs[1] % groups:
+        raise ValueError(f"{op}: groups={groups} must divide the input channels ({xs[1]})")
+    c_out = ws[1] * groups
+    _check_bias(op, bias, (c_out,))
+    stride = int_tuple(stride, dims, "stride", op)
+    dilation = int_tuple(dilation, dims, "dilation", op)
+    if isinstance(padding, str):
+        raise ValueError(f"{op}: padding must be an int or a tuple, got {padding!r} "
+                         "(the string modes belong to conv2d)")
+    pairs = padding_pairs(padding, ws[2:], stride, dilation, op)
+    extra = int_tuple(output_padding, dims, "output_padding", op, minimum=0)
+    if any(e >= s for e, s in zip(extra, stride)):
+        raise ValueError(f"{op}: output_padding {extra} must be smaller than the stride {stride}")
+    out = tuple((n - 1) * s - before - after + d * (k - 1) + e + 1
+                for n, s, (before, after), d, k, e in zip(xs[2:], stride, pairs, dilation, ws[2:], extra))
+    if min(out) < 1:
+        raise ValueError(f"{op}: padding {padding!r} removes the whole output (size would be {out}) "
+                         f"for input {xs} and kernel {ws[2:]}")
+    # The convolution being transposed maps (N, Cout, *out) to (N, Cin, *in) with this very weight.
+    geometry = _geometry((xs[0], c_out) + out, ws, stride, pairs, dilation, groups, dtype, dims)
+    return ConvTranspose.apply(x, weight, bias, geometry, get_algorithm(algorithm, geometry, op))
+
+
+def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                     algorithm="auto"):
+    """Transposed 1-D convolution, the adjoint of conv1d (see conv_transpose2d for the maths).
+
+    x: (N, Cin, W), weight: (Cin, Cout/groups, kW), bias: (Cout,)
+    -> (N, Cout, oW), oW = (W-1)*s - p_left - p_right + d(kW-1) + output_padding + 1.
+    """
+    return _conv_transpose("conv_transpose1d", 1, x, weight, bias, stride, padding, output_padding, groups,
+                           dilation, algorithm)
+
+
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                      algorithm="auto"):
     """Transposed 2-D convolution ("deconvolution", Zeiler & Fergus 2014): the adjoint of conv2d.
@@ -212,35 +259,19 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     from the border of the output. output_padding (< stride) adds them back on the bottom/right,
     to reach the one input size of the conv2d being transposed when several map to the same size.
     """
-    op = "conv_transpose2d"
-    dtype = common_float_dtype(op, input=x, weight=weight, bias=bias)
-    xs, ws = shape_of(x), shape_of(weight)
-    check_rank(op, "input", xs, 4, LAYOUTS[2])
-    check_rank(op, "weight", ws, 4, "(Cin, Cout/groups, kH, kW)")
-    groups = _check_groups(op, groups)
-    if xs[1] != ws[0]:
-        raise ValueError(f"{op}: input has {xs[1]} channels but weight expects {ws[0]} (weight.shape[0])")
-    if xs[1] % groups:
-        raise ValueError(f"{op}: groups={groups} must divide the input channels ({xs[1]})")
-    c_out = ws[1] * groups
-    _check_bias(op, bias, (c_out,))
-    stride = int_tuple(stride, 2, "stride", op)
-    dilation = int_tuple(dilation, 2, "dilation", op)
-    if isinstance(padding, str):
-        raise ValueError(f"{op}: padding must be an int or a tuple, got {padding!r} "
-                         "(the string modes belong to conv2d)")
-    pairs = padding_pairs(padding, ws[2:], stride, dilation, op)
-    extra = int_tuple(output_padding, 2, "output_padding", op, minimum=0)
-    if any(e >= s for e, s in zip(extra, stride)):
-        raise ValueError(f"{op}: output_padding {extra} must be smaller than the stride {stride}")
-    out = tuple((n - 1) * s - before - after + d * (k - 1) + e + 1
-                for n, s, (before, after), d, k, e in zip(xs[2:], stride, pairs, dilation, ws[2:], extra))
-    if min(out) < 1:
-        raise ValueError(f"{op}: padding {padding!r} removes the whole output (size would be {out}) "
-                         f"for input {xs} and kernel {ws[2:]}")
-    # The conv2d being transposed maps (N, Cout, *out) to (N, Cin, H, W) with this very weight.
-    geometry = _geometry((xs[0], c_out) + out, ws, stride, pairs, dilation, groups, dtype, 2)
-    return ConvTranspose.apply(x, weight, bias, geometry, get_algorithm(algorithm, geometry, op))
+    return _conv_transpose("conv_transpose2d", 2, x, weight, bias, stride, padding, output_padding, groups,
+                           dilation, algorithm)
+
+
+def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                     algorithm="auto"):
+    """Transposed 3-D convolution, the adjoint of conv3d (see conv_transpose2d for the maths).
+
+    x: (N, Cin, D, H, W), weight: (Cin, Cout/groups, kD, kH, kW), bias: (Cout,)
+    -> (N, Cout, oD, oH, oW), each size (n-1)*s - p_before - p_after + d(k-1) + output_padding + 1.
+    """
+    return _conv_transpose("conv_transpose3d", 3, x, weight, bias, stride, padding, output_padding, groups,
+                           dilation, algorithm)
 
 
 # ---- unshared (locally connected) and tiled convolution ---------------------------------------

@@ -1,4 +1,4 @@
-"""Convolution layers: Conv1d/2d/3d, ConvTranspose2d, LocallyConnected2d and TiledConv2d.
+"""Convolution layers: Conv1d/2d/3d, ConvTranspose1d/2d/3d, LocallyConnected2d and TiledConv2d.
 
 Each holds its weight and bias as Parameters, initialised as PyTorch does (kaiming_uniform with
 a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias from the same range), and calls the
@@ -117,13 +117,15 @@ class Conv3d(ConvNd):
     conv = staticmethod(F.conv3d)
 
 
-class ConvTranspose2d(Module):
-    """Transposed 2-D convolution layer (see minicnn.functional.conv_transpose2d).
+class ConvTransposeNd(Module):
+    """Transposed convolution layer of `spatial_dims` axes, set by each subclass with its op.
 
-    (N, Cin, H, W) -> (N, Cout, oH, oW), oH = (H-1)*s - 2p + d(kH-1) + output_padding + 1.
-    weight: (in_channels, out_channels/groups, kH, kW), bias: (out_channels,); the fan-in of the
-    initialisation is read from that layout, as in PyTorch.
+    weight: (in_channels, out_channels/groups, *kernel_size), bias: (out_channels,); the fan-in of
+    the initialisation is read from that layout, as in PyTorch.
     """
+
+    spatial_dims = 0
+    conv_transpose = None
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  groups=1, bias=True, dilation=1, padding_mode="zeros", *, algorithm="auto",
@@ -137,23 +139,55 @@ class ConvTranspose2d(Module):
         if padding_mode != "zeros":
             raise ValueError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
-        self.kernel_size = int_tuple(kernel_size, 2, "kernel_size", name)
-        self.stride = int_tuple(stride, 2, "stride", name)
-        self.dilation = int_tuple(dilation, 2, "dilation", name)
-        self.output_padding = int_tuple(output_padding, 2, "output_padding", name, minimum=0)
+        dims = self.spatial_dims
+        self.kernel_size = int_tuple(kernel_size, dims, "kernel_size", name)
+        self.stride = int_tuple(stride, dims, "stride", name)
+        self.dilation = int_tuple(dilation, dims, "dilation", name)
+        self.output_padding = int_tuple(output_padding, dims, "output_padding", name, minimum=0)
         self.padding, self.algorithm = padding, algorithm
         shape = (in_channels, out_channels // groups) + self.kernel_size
         self.weight, self.bias = _parameters(shape, (out_channels,) if bias else None, shape, dtype, generator)
 
     def forward(self, x):
-        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
-                                  self.groups, self.dilation, algorithm=self.algorithm)
+        return self.conv_transpose(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                   self.groups, self.dilation, algorithm=self.algorithm)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding!r}, output_padding={self.output_padding}"
                 + (f", groups={self.groups}" if self.groups != 1 else "")
-                + (f", dilation={self.dilation}" if self.dilation != (1, 1) else ""))
+                + (f", dilation={self.dilation}" if self.dilation != (1,) * self.spatial_dims else ""))
+
+
+class ConvTranspose1d(ConvTransposeNd):
+    """Transposed 1-D convolution layer (see minicnn.functional.conv_transpose1d).
+
+    (N, Cin, W) -> (N, Cout, oW), oW = (W-1)*s - 2p + d(kW-1) + output_padding + 1.
+    """
+
+    spatial_dims = 1
+    conv_transpose = staticmethod(F.conv_transpose1d)
+
+
+class ConvTranspose2d(ConvTransposeNd):
+    """Transposed 2-D convolution layer (see minicnn.functional.conv_transpose2d).
+
+    (N, Cin, H, W) -> (N, Cout, oH, oW), oH = (H-1)*s - 2p + d(kH-1) + output_padding + 1.
+    weight: (in_channels, out_channels/groups, kH, kW).
+    """
+
+    spatial_dims = 2
+    conv_transpose = staticmethod(F.conv_transpose2d)
+
+
+class ConvTranspose3d(ConvTransposeNd):
+    """Transposed 3-D convolution layer (see minicnn.functional.conv_transpose3d).
+
+    (N, Cin, D, H, W) -> (N, Cout, oD, oH, oW), each size (n-1)*s - 2p + d(k-1) + output_padding + 1.
+    """
+
+    spatial_dims = 3
+    conv_transpose = staticmethod(F.conv_transpose3d)
 
 
 class LocallyConnected2d(Module):
