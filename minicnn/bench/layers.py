@@ -42,8 +42,11 @@ class Layer:
     def describe(self, batch=True) -> str:
         """e.g. "N8 C64 56x56 K64 3x3 s1 p1" (the batch left out with batch=False)."""
         (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
-        pads = {p for pair in self.padding for p in pair}
-        pad = str(pads.pop()) if len(pads) == 1 else ",".join(f"{a}{b}" for a, b in self.padding)
+        (top, bottom), (left, right) = self.padding
+        if top == bottom and left == right:
+            pad = f"{top}" if top == left else f"{top},{left}"
+        else:
+            pad = f"({top},{bottom}),({left},{right})"
         text = (f"C{self.channels} {self.height}x{self.width} K{self.filters} {kh}x{kw} "
                 f"s{sh if sh == sw else f'{sh},{sw}'} p{pad}")
         text += f" d{dh if dh == dw else f'{dh},{dw}'}" if (dh, dw) != (1, 1) else ""

@@ -51,6 +51,6 @@ def write_plot(path, rows, title) -> None:
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper right", bbox_to_anchor=(1.0, 1.0), fontsize=9, title="algorithm")
     fig.suptitle(title, x=0.02, ha="left", fontsize=12)
-    fig.tight_layout(rect=(0, 0, 0.86, 0.97))
+    fig.tight_layout(rect=(0, 0, 0.88, 0.97))
     fig.savefig(path, dpi=120)
     plt.close(fig)

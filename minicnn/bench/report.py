@@ -21,7 +21,10 @@ def ms(value) -> str:
     """Milliseconds with three significant digits and no exponent."""
     if value is None:
         return "-"
-    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+    for digits, threshold in ((0, 100), (1, 10), (2, 1)):
+        if value >= threshold:
+            return f"{value:.{digits}f}"
+    return f"{value:.3f}"
 
 
 def size(n) -> str:
@@ -128,7 +131,7 @@ def limit(row, layer, columns_ms, machine) -> str:
     cap = intensity * machine["copy_gbytes_per_s"]
     if cap < machine["sgemm_gflops"]:
         return (f"memory-bound: {intensity:.1f} flop/byte caps it at {cap:.0f} GFLOP/s at the measured "
-                f"{machine['copy_gbytes_per_s']:.0f} GB/s; it reaches {best.gflops:.1f}")
+                f"{machine['copy_gbytes_per_s']:.0f} GB/s; it reaches {best.gflops:.1f} GFLOP/s")
     if row.flops < SMALL_WORK_FLOPS:
         return f"little work per call ({row.flops / 1e6:.1f} MFLOP): fixed per-call costs dominate"
     if groups > 1:
