@@ -233,8 +233,14 @@ def test_pytest_plugin_fixture_and_option(pytester):
         def test_wrong(minicnn_check):
             global SCALE
             SCALE = 2.0
-            minicnn_check(Cube, np.linspace(-1, 1, 6).reshape(2, 3))
+            minicnn_check(Cube, np.linspace(-1, 1, 6).reshape(2, 3), max_elementwise=2)
     ''')
+    # without the option, inputs above max_elementwise are checked along random directions only
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*FAILED gradient (directional): along direction 0*"])
+    result.stdout.no_fnmatch_line("*constant factor*")
+    # --minicnn-gradcheck: every input elementwise too, which finds the pattern
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--minicnn-gradcheck")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*constant factor: analytic = 0.666667 x numerical*"])
