@@ -10,7 +10,8 @@ Times are medians over repeats after a warm-up call (whose extra time, Numba's c
 cache load, is reported as "compile s" with --verbose). GFLOP/s counts the direct method's
 2 x multiply-adds whatever the algorithm does, so a faster algorithm shows as a higher rate.
 "workspace" is measured: the peak bytes tracemalloc sees NumPy allocate during one call, beyond
-the returned array ("declared" is the algorithm's own estimate). "error" is the float32 result's
+the returned array (small scratch arrays allocated inside Numba kernels are not seen; "declared"
+is the algorithm's own estimate). "error" is the float32 result's
 max |y - y64| / max |y64| against float64 im2col; "NaN reach" counts the outputs made non-finite
 by one NaN in the input, against the count the definition gives.
 """
