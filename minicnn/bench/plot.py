@@ -1,6 +1,7 @@
 """--plot: the effective GFLOP/s of every algorithm on every layer, one panel per pass."""
 from __future__ import annotations
 
+from .. import kernels
 from .runner import PASS_TITLES, PASSES
 
 
@@ -23,7 +24,7 @@ def write_plot(path, rows, title) -> None:
     passes = [p for p in PASSES if any(r.pass_name == p for r in rows)]
     layers = list(dict.fromkeys(r.layer for r in rows))
     algorithms = sorted({res.algorithm for r in rows for res in r.results if res.gflops})
-    colours = {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(algorithms)}
+    colours = {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(kernels.ALGORITHMS)}
     width = 0.8 / max(len(algorithms), 1)
     fig, axes = plt.subplots(len(passes), 1, figsize=(max(8, 0.9 * len(layers) + 3), 2.8 * len(passes) + 1.2),
                              sharex=True, squeeze=False)
