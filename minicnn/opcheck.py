@@ -33,6 +33,7 @@ A backward that returns a gradient of another shape than its input is reported a
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import re
 
@@ -229,7 +230,7 @@ def _shape_error(error, arrays) -> str:
     match = re.search(r"gradient of shape (\(.*?\)) for argument (\d+), whose shape is (\(.*?\))", str(error))
     if not match:
         return f"backward raised {_describe(error)}"
-    got, position, expected = eval(match[1]), int(match[2]), eval(match[3])  # tuples of ints we printed
+    got, position, expected = ast.literal_eval(match[1]), int(match[2]), ast.literal_eval(match[3])
     try:
         broadcasts = np.broadcast_shapes(expected, got) == tuple(got)
     except ValueError:

@@ -3,7 +3,6 @@ elements and recognise the pattern of the error; the pytest plugin must work in 
 import numpy as np
 import pytest
 
-import minicnn as mc
 from minicnn import Function, GradcheckError
 from minicnn.testing import check_function, classify, plot_jacobian_error
 
