@@ -22,7 +22,7 @@ def test_quick_bench_runs_every_layer_and_algorithm(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "SGEMM" in printed and "BLAS" in printed and "Summary over 15 layers" in printed
     table = printed.split("\n\n")[1].splitlines()
-    assert table[1].split()[:4] == ["layer", "x", "shape", "fastest"]
+    assert table[1].split()[:3] == ["layer", "shape", "fastest"]  # no count column: every layer is one
     assert [line.split()[0] for line in table[3:]] == list(LAYERS)  # one line per layer
     data = json.loads(out.read_text())
     results = data["results"]
@@ -106,6 +106,7 @@ def test_user_module_convolutions_are_found_deduplicated_and_totalled(tmp_path, 
                          "--algorithms", "im2col,direct,gemm", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "4 layers, 3 distinct" in printed and "whole model with algorithm='auto'" in printed
+    assert "  x  shape" in printed  # the count column
     data = json.loads(out.read_text())
     counts = {r["description"]: r["count"] for r in data["results"]}
     assert counts == {"N2 C2 6x6 K4 3x3 s1 p1": 1, "N2 C4 6x6 K4 3x3 s1 p1": 2, "N2 C4 6x6 K6 1x1 s2 p0": 1}

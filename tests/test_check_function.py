@@ -2,9 +2,10 @@
 elements and recognise the pattern of the error; the pytest plugin must work in a user's project."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 from minicnn import Function, GradcheckError
-from minicnn.testing import check_function, classify, plot_jacobian_error
+from minicnn.testing import arrays, check_function, classify, plot_jacobian_error, shapes
 
 pytest_plugins = ["pytester"]
 
@@ -193,6 +194,18 @@ def test_non_contiguous_zero_size_and_float32_problems_are_reported():
     assert failure(check_function(AssumesContiguous, normal(3, 4)), "non-contiguous inputs")
     assert "float64 for float32 inputs" in failure(check_function(float64_always, normal(3)), "float32 forward").message
     assert "raised" in failure(check_function(fails_on_empty, normal(2, 3)), "zero-size inputs").message
+
+
+@settings(max_examples=10, deadline=None)
+@given(arrays(shapes(min_dims=1, max_dims=3, max_side=4)))
+def test_property_test_over_drawn_shapes(x):
+    check_function(lambda a: (a * a).tanh(), x).assert_ok()  # the use documented in minicnn.testing
+
+
+@settings(max_examples=5, deadline=None)
+@given(arrays(shapes(min_dims=2, max_dims=2, min_side=2, max_side=4)))
+def test_wrong_sign_is_found_whatever_the_shape(x):
+    assert check_function(WrongSignSquare, x + 3).failures[0].message.startswith("sign")
 
 
 def test_large_inputs_skip_only_the_elementwise_check():

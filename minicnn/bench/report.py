@@ -76,7 +76,7 @@ def _best_ms(row):
 
 
 def summary_table(rows, torch=False) -> str:
-    """One line per layer: the fastest algorithm and its time per pass, auto's total time over
+    """One line per layer: how many layers share it (models), the fastest algorithm and its time per pass, auto's total time over
     the fastest's, the speed-up over NumPy (or auto's time over PyTorch's), the worst float32
     error and the largest measured workspace of the fastest algorithms."""
     layers = by_layer(rows)
@@ -105,6 +105,9 @@ def summary_table(rows, torch=False) -> str:
                   f"{max(errors):.0e}" if errors else "-", size(max(spaces)) if spaces else "-"]
         table.append(cells)
     numbers = {1} | {4 + 2 * i for i in range(len(passes))} | {4 + 2 * len(passes) + i for i in range(4)}
+    if all(row.count == 1 for row in rows):  # the count of layers sharing a geometry matters for models only
+        table = [cells[:1] + cells[2:] for cells in table]
+        numbers = {i - 1 for i in numbers if i > 1}
     lines = align(table, right=numbers)
     return "\n".join(lines[:2] + ["-" * len(lines[1])] + lines[2:])
 
