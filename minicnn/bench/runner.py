@@ -75,13 +75,14 @@ def measure(fn, repeats: int, budget_s: float):
     """(first call's seconds, list of later calls' seconds, first call's value).
 
     The first call compiles (or loads from Numba's cache); later calls stop after `repeats` or once
-    `budget_s` is spent, but there are always at least two.
+    `budget_s` is spent, but there are always at least three, so that the median passes over one
+    call slowed down by another process.
     """
     start = time.perf_counter()
     value = fn()
     first = time.perf_counter() - start
     times, spent = [], 0.0
-    while len(times) < 2 or (len(times) < repeats and spent < budget_s):
+    while len(times) < 3 or (len(times) < repeats and spent < budget_s):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
