@@ -82,7 +82,10 @@ def as_array(value, dtype=None) -> np.ndarray:
         try:
             array = np.asarray(value, dtype=dtype)
         except (ValueError, TypeError):  # e.g. a list of 0-d tensors, which NumPy reads as sequences
-            array = np.asarray(_values_of(value), dtype=dtype)
+            try:
+                array = np.asarray(_values_of(value), dtype=dtype)
+            except (ValueError, TypeError) as error:
+                raise ValueError(f"expected numbers or equally long (nested) lists of them: {error}") from None
         if dtype is None and array.dtype == np.float64 and not isinstance(value, np.generic):
             array = array.astype(_default_dtype)
     if array.dtype.kind not in "biuf":
@@ -764,7 +767,11 @@ def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
     tensors is stacked (their values, copied, outside the graph). `Tensor(array)` and
     `from_numpy(array)` share the array's memory instead.
     """
-    return Tensor(np.array(as_array(data, dtype), copy=True), requires_grad=requires_grad)
+    try:
+        values = as_array(data, dtype)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"tensor: {error}") from None
+    return Tensor(np.array(values, copy=True), requires_grad=requires_grad)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
