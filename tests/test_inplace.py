@@ -46,6 +46,20 @@ def test_sgd_step_under_no_grad_updates_the_parameter_itself():
     np.testing.assert_allclose(w.array, [0.8, -1.6], rtol=1e-6)
 
 
+def test_sgd_step_over_model_parameters_moves_the_weights(rng):
+    model = mc.nn.Linear(3, 2, dtype=np.float64, generator=np.random.default_rng(0))
+    x = mc.tensor(rng.standard_normal((4, 3)))
+    before = {name: p.array.copy() for name, p in model.named_parameters()}
+    (model(x) ** 2).sum().backward()
+    grads = {name: p.grad.array.copy() for name, p in model.named_parameters()}
+    with mc.no_grad():
+        for p in model.parameters():
+            p -= 0.1 * p.grad
+    for name, p in model.named_parameters():
+        assert isinstance(p, mc.nn.Parameter) and getattr(model, name) is p
+        np.testing.assert_allclose(p.array, before[name] - 0.1 * grads[name], rtol=1e-12)
+
+
 def test_data_idioms_change_the_parameter_and_stay_out_of_the_graph():
     p = mc.tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
     p.grad = mc.tensor(np.array([10.0, 20.0], np.float32))
