@@ -895,18 +895,21 @@ def _guard_saved(ctx: Context, plain_arrays: list, tensors: tuple, results: list
     A saved array that views a plain NumPy argument is copied: the caller may reuse that buffer
     (`loss = f(buf, w); buf[...] = 0; loss.backward()`) and a NumPy array has no version counter.
     For a saved array that views a Tensor (input or output), the tensor's version is noted;
-    `run_backward` checks it.
+    `run_backward` checks it. "Saved" covers save_for_backward and arrays stored as attributes.
     """
-    def owned(value):
-        if isinstance(value, np.ndarray) and any(np.may_share_memory(value, a) for a in plain_arrays):
-            return value.copy()
-        return value
+    stashed = [name for name, value in vars(ctx).items() if isinstance(value, np.ndarray)]
+    if plain_arrays:
+        def owned(value):
+            if isinstance(value, np.ndarray) and any(np.may_share_memory(value, a) for a in plain_arrays):
+                return value.copy()
+            return value
 
-    ctx.saved_tensors = tuple(owned(v) for v in ctx.saved_tensors)
-    for name, value in list(vars(ctx).items()):
-        if isinstance(value, np.ndarray):
-            setattr(ctx, name, owned(value))
-    saved = [v for v in (*ctx.saved_tensors, *vars(ctx).values()) if isinstance(v, np.ndarray)]
+        ctx.saved_tensors = tuple(owned(v) for v in ctx.saved_tensors)
+        for name in stashed:
+            setattr(ctx, name, owned(getattr(ctx, name)))
+    saved = [v for v in ctx.saved_tensors if isinstance(v, np.ndarray)] + [getattr(ctx, n) for n in stashed]
+    if not saved:
+        return
     for role, group in (("input", tensors), ("output", results)):
         for i, t in enumerate(group):
             if t is not None and any(np.may_share_memory(s, t.array) for s in saved):

@@ -6,7 +6,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minicnn as mc
-import minicnn.functional as F
 from minicnn.testing import arrays, assert_gradcheck, shapes
 
 
