@@ -873,7 +873,7 @@ class Function:
         for index, out in enumerate(outputs):
             out = np.asarray(out)
             result = Tensor(out)
-            base = next((t for t in tensors if t is not None and np.may_share_memory(out, t.array)), None)
+            base = _viewed_input(out, tensors)
             if base is not None:  # a view of an input: one memory, one version counter
                 result._version_counter = base._version_counter
             if record and np.issubdtype(out.dtype, np.floating):
@@ -889,18 +889,33 @@ class Function:
         return tuple(results) if multiple else results[0]
 
 
+def _memory_of(array: np.ndarray):
+    """The array owning `array`'s memory (NumPy points a view's `base` straight at it)."""
+    return array.base if isinstance(array.base, np.ndarray) else array
+
+
+def _viewed_input(out: np.ndarray, tensors: tuple):
+    """The input tensor whose memory `out` views, if any (fresh outputs own their memory)."""
+    if not isinstance(out.base, np.ndarray):
+        return next((t for t in tensors if t is not None and t.array is out), None)
+    memory = out.base
+    return next((t for t in tensors if t is not None and _memory_of(t.array) is memory), None)
+
+
 def _guard_saved(ctx: Context, plain_arrays: list, tensors: tuple, results: list) -> None:
     """Protect what forward saved from later writes, so backward uses the values forward saw.
 
-    A saved array that views a plain NumPy argument is copied: the caller may reuse that buffer
-    (`loss = f(buf, w); buf[...] = 0; loss.backward()`) and a NumPy array has no version counter.
-    For a saved array that views a Tensor (input or output), the tensor's version is noted;
-    `run_backward` checks it. "Saved" covers save_for_backward and arrays stored as attributes.
+    A saved array on the memory of a plain NumPy argument is copied: the caller may reuse that
+    buffer (`loss = f(buf, w); buf[...] = 0; loss.backward()`) and a NumPy array has no version
+    counter. For a saved array on a Tensor's memory (input or output), the tensor's version is
+    noted; `run_backward` checks it. "Saved" covers save_for_backward and array attributes.
     """
     stashed = [name for name, value in vars(ctx).items() if isinstance(value, np.ndarray)]
     if plain_arrays:
+        plain = {id(_memory_of(a)) for a in plain_arrays}
+
         def owned(value):
-            if isinstance(value, np.ndarray) and any(np.may_share_memory(value, a) for a in plain_arrays):
+            if isinstance(value, np.ndarray) and id(_memory_of(value)) in plain:
                 return value.copy()
             return value
 
@@ -910,9 +925,10 @@ def _guard_saved(ctx: Context, plain_arrays: list, tensors: tuple, results: list
     saved = [v for v in ctx.saved_tensors if isinstance(v, np.ndarray)] + [getattr(ctx, n) for n in stashed]
     if not saved:
         return
+    memories = {id(_memory_of(v)) for v in saved}
     for role, group in (("input", tensors), ("output", results)):
         for i, t in enumerate(group):
-            if t is not None and any(np.may_share_memory(s, t.array) for s in saved):
+            if t is not None and id(_memory_of(t.array)) in memories:
                 ctx.saved_versions.append((t._version_counter, t._version_counter.value, f"{role} {i}"))
 
 
