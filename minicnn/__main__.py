@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     x_test, y_test = digits("test", args.model)
     model = MODELS[args.model](generator)
     print(f"minicnn: {args.model} on the UCI digits ({len(x_train)} train / {len(x_test)} test), "
-          f"{sum(p.size for p in model.parameters()):,} parameters, seed {args.seed}")
+          f"{sum(p.numel() for p in model.parameters()):,} parameters, seed {args.seed}")
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     loader = DataLoader(x_train, y_train, args.batch_size, shuffle=True, generator=generator)
     fit(model, optimizer, loader, (x_test, y_test), epochs=args.epochs)

@@ -54,7 +54,7 @@ ROWS = [
 
 
 def trainable(model):
-    return sum(p.size for p in model.parameters() if p.requires_grad)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 @pytest.mark.parametrize("name, options, expected", ROWS)

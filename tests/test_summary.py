@@ -212,7 +212,7 @@ def test_vgg16_gmacs():
 def test_branching_models_show_nesting(name, shape):
     model = build(name)
     s = mc.summary(model, shape, verbose=False)
-    assert s.total_params == sum(p.size for p in model.parameters())
+    assert s.total_params == sum(p.numel() for p in model.parameters())
     assert max(row.depth for row in s.rows) >= 3
     assert sum(row.macs for row in s.leaves()) == s.total_macs
     top = [row for row in s.rows if row.depth == 1]
