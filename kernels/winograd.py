@@ -380,6 +380,7 @@ def _algorithm(name: str, variant: MinimalFiltering) -> ConvAlgorithm:
         backward_weight=winograd_backward_weight,
         supports=supports,
         workspace=lambda geometry: _workspace(geometry, variant),
+        nan_spread="tile",  # the input transform mixes a whole (m+2)x(m+2) tile
     )
 
 

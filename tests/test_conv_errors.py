@@ -92,7 +92,8 @@ def test_an_algorithm_refusing_a_configuration_says_what_it_supports():
         raise AssertionError("must not run")
 
     register_algorithm(ConvAlgorithm("only-3x3", "3x3 kernels only", unsupported, unsupported, unsupported,
-                                     lambda g: None if g.kernel_size[1:] == (3, 3) else f"kernel {g.kernel_size[1:]}"))
+                                     lambda g: None if g.kernel_size[1:] == (3, 3) else f"kernel {g.kernel_size[1:]}",
+                                     workspace=lambda g: 0))
     try:
         with pytest.raises(ValueError, match=r"conv2d: algorithm 'only-3x3' cannot run this configuration "
                                              r"\(kernel \(5, 5\)\); it supports 3x3 kernels only"):

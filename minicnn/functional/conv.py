@@ -11,11 +11,10 @@ import numpy as np
 
 from ..kernels import ConvGeometry, get_algorithm, im2col
 from ..tensor import Function
-from .checks import (check_rank, common_float_dtype, int_tuple, is_int, output_spatial, padding_pairs,
-                          shape_of)
-from .shape import getitem
+from .checks import (LAYOUTS, check_rank, common_float_dtype, float_array, int_tuple, is_batched, is_int,
+                     output_spatial, padding_pairs, shape_of)
+from .shape import getitem, reshape
 
-LAYOUTS = {1: "(N, C, W)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 WEIGHT_LAYOUTS = {1: "(Cout, Cin/groups, kW)", 2: "(Cout, Cin/groups, kH, kW)",
                   3: "(Cout, Cin/groups, kD, kH, kW)"}
 
@@ -115,17 +114,32 @@ def conv_geometry(op: str, x, weight, bias, stride, padding, dilation, groups, d
     return _geometry(xs, ws, stride, pairs, dilation, groups, dtype, dims)
 
 
-def _conv(op, dims, x, weight, bias, stride, padding, dilation, groups, algorithm):
+def as_batch(op: str, input, spatial_dims: int):
+    """(input as a batch (N, C, *spatial), whether it was one): an unbatched (C, *spatial) sample
+    becomes a batch of one, as PyTorch accepts both; `unbatch` undoes it on the output."""
+    float_array(op, "input", input)
+    if is_batched(op, shape_of(input), spatial_dims):
+        return input, True
+    return reshape(input, (1,) + shape_of(input)), False
+
+
+def unbatch(output, batched: bool):
+    """The output of an op given `as_batch(...)`'s input, unbatched again if the input was."""
+    return output if batched else reshape(output, shape_of(output)[1:])
+
+
+def _conv(op, dims, input, weight, bias, stride, padding, dilation, groups, algorithm):
+    x, batched = as_batch(op, input, dims)
     geometry = conv_geometry(op, x, weight, bias, stride, padding, dilation, groups, dims)
-    return Conv.apply(x, weight, bias, geometry, get_algorithm(algorithm, geometry, op))
+    return unbatch(Conv.apply(x, weight, bias, geometry, get_algorithm(algorithm, geometry, op)), batched)
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
     """1-D convolution (cross-correlation, as in PyTorch) of x with weight, in `groups` groups.
 
     y[n, co, o] = bias[co] + sum_{ci, k} weight[co, ci, k] * x_pad[n, g*Cin/G + ci, o*s + k*d]
-    with g = co // (Cout/G). x: (N, Cin, W), weight: (Cout, Cin/groups, kW), bias: (Cout,)
-    -> (N, Cout, oW), oW = floor((W + p_left + p_right - d(kW-1) - 1) / s) + 1.
+    with g = co // (Cout/G). x: (N, Cin, W) or unbatched (Cin, W), weight: (Cout, Cin/groups, kW),
+    bias: (Cout,) -> (N, Cout, oW) (or (Cout, oW)), oW = floor((W + p_left + p_right - d(kW-1) - 1) / s) + 1.
 
     padding: an int, (p,), ((left, right),), or "valid", "same" (stride 1) or "full".
     algorithm: "auto", or a name in minicnn.kernels.ALGORITHMS ("direct", "im2col", ...).
@@ -138,8 +152,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algo
 
     y[n, co, i, j] = bias[co] + sum_{ci, a, b} weight[co, ci, a, b]
                                                * x_pad[n, g*Cin/G + ci, i*s_h + a*d_h, j*s_w + b*d_w]
-    with g = co // (Cout/G). x: (N, Cin, H, W), weight: (Cout, Cin/groups, kH, kW), bias: (Cout,)
-    -> (N, Cout, oH, oW), oH = floor((H + p_top + p_bottom - d_h(kH-1) - 1) / s_h) + 1 (oW alike).
+    with g = co // (Cout/G). x: (N, Cin, H, W) or unbatched (Cin, H, W), weight: (Cout, Cin/groups, kH, kW),
+    bias: (Cout,) -> (N, Cout, oH, oW) (or (Cout, oH, oW)),
+    oH = floor((H + p_top + p_bottom - d_h(kH-1) - 1) / s_h) + 1 (oW alike).
 
     stride, dilation: an int or (h, w). padding: an int, (p_h, p_w), ((top, bottom), (left, right)),
     or "valid" (none), "same" (output size = input size; stride 1) or "full" (d(k-1) each side).
@@ -153,8 +168,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algo
 def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
     """3-D convolution (cross-correlation) of x with weight, in `groups` groups.
 
-    x: (N, Cin, D, H, W), weight: (Cout, Cin/groups, kD, kH, kW), bias: (Cout,)
-    -> (N, Cout, oD, oH, oW), each size floor((n + p_before + p_after - d(k-1) - 1) / s) + 1.
+    x: (N, Cin, D, H, W) or unbatched (Cin, D, H, W), weight: (Cout, Cin/groups, kD, kH, kW), bias: (Cout,)
+    -> (N, Cout, oD, oH, oW) (or (Cout, oD, oH, oW)), each size floor((n + p_before + p_after - d(k-1) - 1) / s) + 1.
     stride, dilation, padding as in conv2d, with three axes (d, h, w).
     """
     return _conv("conv3d", 3, x, weight, bias, stride, padding, dilation, groups, algorithm)
@@ -196,7 +211,7 @@ class ConvTranspose(Function):
         return grad_x, grad_w, grad_b, None, None
 
 
-def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                      algorithm="auto"):
     """Transposed 2-D convolution ("deconvolution", Zeiler & Fergus 2014): the adjoint of conv2d.
 
@@ -205,14 +220,16 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     It is exactly the gradient of conv2d with respect to its input, so
     <conv2d(z, w), x> = <z, conv_transpose2d(x, w)> for every z, x of matching shapes.
 
-    x: (N, Cin, H, W), weight: (Cin, Cout/groups, kH, kW) (PyTorch's layout), bias: (Cout,)
-    -> (N, Cout, oH, oW), oH = (H-1)*s_h - p_top - p_bottom + d_h(kH-1) + output_padding_h + 1.
+    x: (N, Cin, H, W) or unbatched (Cin, H, W), weight: (Cin, Cout/groups, kH, kW) (PyTorch's layout),
+    bias: (Cout,) -> (N, Cout, oH, oW) (or (Cout, oH, oW)), oH = (H-1)*s_h - p_top - p_bottom + d_h(kH-1) + output_padding_h + 1.
 
     padding: an int, (p_h, p_w) or ((top, bottom), (left, right)); it removes rows and columns
-    from the border of the output. output_padding (< stride) adds them back on the bottom/right,
+    from the border of the output. output_padding (< max(stride, dilation), PyTorch's rule) adds
+    them back on the bottom/right,
     to reach the one input size of the conv2d being transposed when several map to the same size.
     """
     op = "conv_transpose2d"
+    x, batched = as_batch(op, input, 2)
     dtype = common_float_dtype(op, input=x, weight=weight, bias=bias)
     xs, ws = shape_of(x), shape_of(weight)
     check_rank(op, "input", xs, 4, LAYOUTS[2])
@@ -231,8 +248,9 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
                          "(the string modes belong to conv2d)")
     pairs = padding_pairs(padding, ws[2:], stride, dilation, op)
     extra = int_tuple(output_padding, 2, "output_padding", op, minimum=0)
-    if any(e >= s for e, s in zip(extra, stride)):
-        raise ValueError(f"{op}: output_padding {extra} must be smaller than the stride {stride}")
+    if any(e >= max(s, d) for e, s, d in zip(extra, stride, dilation)):
+        raise ValueError(f"{op}: output_padding {extra} must be smaller than the stride {stride} "
+                         f"or the dilation {dilation}")
     out = tuple((n - 1) * s - before - after + d * (k - 1) + e + 1
                 for n, s, (before, after), d, k, e in zip(xs[2:], stride, pairs, dilation, ws[2:], extra))
     if min(out) < 1:
@@ -240,7 +258,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
                          f"for input {xs} and kernel {ws[2:]}")
     # The conv2d being transposed maps (N, Cout, *out) to (N, Cin, H, W) with this very weight.
     geometry = _geometry((xs[0], c_out) + out, ws, stride, pairs, dilation, groups, dtype, 2)
-    return ConvTranspose.apply(x, weight, bias, geometry, get_algorithm(algorithm, geometry, op))
+    return unbatch(ConvTranspose.apply(x, weight, bias, geometry, get_algorithm(algorithm, geometry, op)), batched)
 
 
 # ---- unshared (locally connected) and tiled convolution ---------------------------------------

@@ -9,18 +9,17 @@ from scipy.ndimage import correlate1d
 from ..kernels import lrn as lrn_kernels
 from ..tensor import Function, as_array
 from .arithmetic import div, mul, sub
+from .checks import float_array, is_real
 from .pointwise import clamp, sqrt
 from .reduction import mean
 from .shape import where
 
 
 def _floating_input(x, op, min_ndim):
-    array = as_array(x)
+    array = float_array(op, "input", x)
     if array.ndim < min_ndim:
         raise ValueError(f"{op}: expected at least {min_ndim} dimensions (N, C, ...), "
                          f"got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.floating):
-        raise TypeError(f"{op}: expected a floating-point input, got dtype {array.dtype}")
     return array
 
 
@@ -213,14 +212,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     _check_channel_vector(op, "bias", bias, channels)
     if (mean_ is None) != (var is None):
         raise ValueError(f"{op}: give both running_mean and running_var, or neither")
-    if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"{op}: momentum must be in [0, 1], got {momentum}")
-    if eps <= 0:
-        raise ValueError(f"{op}: eps must be positive, got {eps}")
+    # momentum only matters when training (PyTorch checks it nowhere; eval mode ignores it here)
+    if training and not (is_real(momentum) and 0.0 <= momentum <= 1.0):
+        raise ValueError(f"{op}: momentum must be a number in [0, 1], got {momentum!r}")
+    if not is_real(eps) or not eps > 0:
+        raise ValueError(f"{op}: eps must be a positive number, got {eps!r}")
     if training and x.size // channels <= 1:
         raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
                          f"input of shape {x.shape}")
     if not training and mean_ is None:
         raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
-    return BatchNorm.apply(input, weight, bias, mean_, var, bool(training), float(momentum),
-                           float(eps))
+    return BatchNorm.apply(input, weight, bias, mean_, var, bool(training),
+                           float(momentum) if training else None, float(eps))
