@@ -29,7 +29,8 @@ def break_config(kind, config):
     kw = config.kwargs()
     c_in, c_out, groups = x.shape[1], w.shape[0], config.groups
     if kind == "rank":
-        return x[0], w, None, kw, ValueError, rf"input must be {x.ndim}-D .* got shape {re.escape(str(x[0].shape))}"
+        return (x[None], w, None, kw, ValueError,
+                rf"input must be {x.ndim}-D .* or {x.ndim - 1}-D unbatched .* got shape {re.escape(str(x[None].shape))}")
     if kind == "weight rank":
         return x, w[..., None], None, kw, ValueError, r"weight must be .*-D"
     if kind == "channels":

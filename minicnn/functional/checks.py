@@ -19,11 +19,9 @@ e - 1 on both sides so that every kernel tap meets every input sample (output n 
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ..kernels.registry import output_length
+from ..kernels.registry import memory_limit, output_length
 from ..tensor import Tensor, as_array
 
 PADDING_MODES = ("valid", "same", "full")
@@ -85,6 +83,25 @@ def float_array(op: str, name: str, value) -> np.ndarray:
         hint = " (cast with .float() or .double())" if array.dtype.kind in "biuf" else ""
         raise TypeError(f"{op}: {name} must be float32 or float64, got {array.dtype}{hint}")
     return array
+
+
+def integer_array(op: str, name: str, value) -> np.ndarray:
+    """`value` as an array of integers (indices), else a TypeError."""
+    try:
+        array = as_array(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: {name} must be a Tensor or an integer array, got {type(value).__name__}") from None
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{op}: {name} must be integers, got {array.dtype}")
+    return array
+
+
+def check_bytes(op: str, nbytes: int) -> None:
+    """A MemoryError naming the op if an array of `nbytes` would exceed minicnn's memory limit
+    (minicnn.kernels.memory_limit), raised before NumPy tries to allocate it."""
+    if nbytes > memory_limit():
+        raise MemoryError(f"{op}: the output would take {nbytes:,} bytes ({nbytes / 2 ** 30:.3g} GiB), more than "
+                          f"the limit of {memory_limit():,} bytes (minicnn.kernels.set_memory_limit)")
 
 
 def common_float_dtype(op: str, **named) -> np.dtype:
@@ -170,8 +187,3 @@ def output_spatial(op: str, size: tuple, kernel: tuple, stride: tuple, pairs: tu
                              f"{n + before + after}")
         out.append(output_length(n, k, s, before, after, d, ceil_mode))
     return tuple(out)
-
-
-def element_count(shape) -> int:
-    """The number of elements of `shape`, exactly (a Python int cannot overflow as int64 does)."""
-    return math.prod(int(n) for n in shape)

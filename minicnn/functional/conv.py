@@ -13,7 +13,8 @@ from ..kernels import ConvGeometry, get_algorithm, im2col
 from ..tensor import Function
 from .checks import (LAYOUTS, check_rank, common_float_dtype, float_array, int_tuple, is_batched, is_int,
                      output_spatial, padding_pairs, shape_of)
-from .shape import getitem, reshape
+from .arithmetic import add
+from .shape import getitem, pad, reshape
 
 WEIGHT_LAYOUTS = {1: "(Cout, Cin/groups, kW)", 2: "(Cout, Cin/groups, kH, kW)",
                   3: "(Cout, Cin/groups, kD, kH, kW)"}
@@ -134,7 +135,7 @@ def _conv(op, dims, input, weight, bias, stride, padding, dilation, groups, algo
     return unbatch(Conv.apply(x, weight, bias, geometry, get_algorithm(algorithm, geometry, op)), batched)
 
 
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
     """1-D convolution (cross-correlation, as in PyTorch) of x with weight, in `groups` groups.
 
     y[n, co, o] = bias[co] + sum_{ci, k} weight[co, ci, k] * x_pad[n, g*Cin/G + ci, o*s + k*d]
@@ -144,10 +145,10 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algo
     padding: an int, (p,), ((left, right),), or "valid", "same" (stride 1) or "full".
     algorithm: "auto", or a name in minicnn.kernels.ALGORITHMS ("direct", "im2col", ...).
     """
-    return _conv("conv1d", 1, x, weight, bias, stride, padding, dilation, groups, algorithm)
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups, algorithm)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
     """2-D convolution (cross-correlation, as in PyTorch) of x with weight, in `groups` groups.
 
     y[n, co, i, j] = bias[co] + sum_{ci, a, b} weight[co, ci, a, b]
@@ -162,17 +163,17 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algo
 
     >>> y = conv2d(x, w, stride=2, padding="valid")        # doctest: +SKIP
     """
-    return _conv("conv2d", 2, x, weight, bias, stride, padding, dilation, groups, algorithm)
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups, algorithm)
 
 
-def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
     """3-D convolution (cross-correlation) of x with weight, in `groups` groups.
 
     x: (N, Cin, D, H, W) or unbatched (Cin, D, H, W), weight: (Cout, Cin/groups, kD, kH, kW), bias: (Cout,)
     -> (N, Cout, oD, oH, oW) (or (Cout, oD, oH, oW)), each size floor((n + p_before + p_after - d(k-1) - 1) / s) + 1.
     stride, dilation, padding as in conv2d, with three axes (d, h, w).
     """
-    return _conv("conv3d", 3, x, weight, bias, stride, padding, dilation, groups, algorithm)
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups, algorithm)
 
 
 # ---- transposed convolution -------------------------------------------------------------------
@@ -253,12 +254,23 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                          f"or the dilation {dilation}")
     out = tuple((n - 1) * s - before - after + d * (k - 1) + e + 1
                 for n, s, (before, after), d, k, e in zip(xs[2:], stride, pairs, dilation, ws[2:], extra))
-    if min(out) < 1:
-        raise ValueError(f"{op}: padding {padding!r} removes the whole output (size would be {out}) "
+    # The conv2d being transposed maps (N, Cout, *out) to (N, Cin, H, W) with this very weight,
+    # when output_padding < stride. A larger one (allowed below the dilation) adds whole strides
+    # that conv2d would turn into extra outputs: they come off its padding after, and what the
+    # padding cannot absorb lies past every position a kernel tap reaches, so it is zero (+ bias).
+    strides_over = tuple(e // s * s for e, s in zip(extra, stride))
+    conv_pairs = tuple((before, max(after - q, 0)) for (before, after), q in zip(pairs, strides_over))
+    beyond = tuple(max(q - after, 0) for (_, after), q in zip(pairs, strides_over))
+    reached = tuple(o - z for o, z in zip(out, beyond))
+    if min(reached) < 1:
+        raise ValueError(f"{op}: padding {padding!r} removes the whole output (size would be {reached}) "
                          f"for input {xs} and kernel {ws[2:]}")
-    # The conv2d being transposed maps (N, Cout, *out) to (N, Cin, H, W) with this very weight.
-    geometry = _geometry((xs[0], c_out) + out, ws, stride, pairs, dilation, groups, dtype, 2)
-    return unbatch(ConvTranspose.apply(x, weight, bias, geometry, get_algorithm(algorithm, geometry, op)), batched)
+    geometry = _geometry((xs[0], c_out) + reached, ws, stride, conv_pairs, dilation, groups, dtype, 2)
+    algorithm = get_algorithm(algorithm, geometry, op)
+    if not any(beyond):
+        return unbatch(ConvTranspose.apply(x, weight, bias, geometry, algorithm), batched)
+    y = pad(ConvTranspose.apply(x, weight, None, geometry, algorithm), (0, beyond[1], 0, beyond[0]))
+    return unbatch(y if bias is None else add(y, reshape(bias, (c_out, 1, 1))), batched)
 
 
 # ---- unshared (locally connected) and tiled convolution ---------------------------------------
@@ -321,7 +333,7 @@ def _local_geometry(op, x, weight, bias, stride, padding, dilation, positions_na
     return _geometry(xs, ws[2:], stride, pairs, dilation, 1, dtype, 2), out
 
 
-def local_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+def local_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1):
     """Unshared convolution (a locally connected layer): a different kernel at every output position.
 
     y[n, co, i, j] = bias[i, j, co] + sum_{ci, a, b} weight[i, j, co, ci, a, b]
@@ -333,14 +345,14 @@ def local_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     stride, padding (including "valid"/"same"/"full") and dilation as in conv2d; no groups.
     """
     op = "local_conv2d"
-    geometry, out = _local_geometry(op, x, weight, bias, stride, padding, dilation, "oH, oW")
+    geometry, out = _local_geometry(op, input, weight, bias, stride, padding, dilation, "oH, oW")
     if tuple(shape_of(weight)[:2]) != out:
         raise ValueError(f"{op}: the output is {out[0]}x{out[1]} positions but weight has kernels for "
                          f"{shape_of(weight)[0]}x{shape_of(weight)[1]} (weight.shape[:2])")
-    return LocalConv.apply(x, weight, bias, geometry)
+    return LocalConv.apply(input, weight, bias, geometry)
 
 
-def tiled_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, tile=None):
+def tiled_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, tile=None):
     """Tiled convolution: t_h x t_w kernels, output position (i, j) using kernel (i mod t_h, j mod t_w).
 
     Between ordinary convolution (tile (1, 1): one kernel everywhere) and unshared convolution
@@ -352,11 +364,11 @@ def tiled_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, tile=Non
     -> (N, Cout, oH, oW) as for conv2d. `tile`, if given, must equal weight.shape[:2].
     """
     op = "tiled_conv2d"
-    geometry, (out_h, out_w) = _local_geometry(op, x, weight, bias, stride, padding, dilation, "t_h, t_w")
+    geometry, (out_h, out_w) = _local_geometry(op, input, weight, bias, stride, padding, dilation, "t_h, t_w")
     tiles = tuple(shape_of(weight)[:2])
     if tile is not None and int_tuple(tile, 2, "tile", op) != tiles:
         raise ValueError(f"{op}: tile={tile!r} but weight holds {tiles[0]}x{tiles[1]} kernels (weight.shape[:2])")
     rows = (np.arange(out_h) % tiles[0])[:, None]
     cols = (np.arange(out_w) % tiles[1])[None, :]
     local_bias = None if bias is None else getitem(bias, (rows, cols))
-    return LocalConv.apply(x, getitem(weight, (rows, cols)), local_bias, geometry)
+    return LocalConv.apply(input, getitem(weight, (rows, cols)), local_bias, geometry)

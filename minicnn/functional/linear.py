@@ -25,11 +25,11 @@ class Linear(Function):
         return grad_x, grad_w, grad_b
 
 
-def linear(x, weight, bias=None):
+def linear(input, weight, bias=None):
     """y = x W^T + b.  x: (*, in_features), weight: (out_features, in_features), bias: (out_features,)
     -> (*, out_features)."""
-    common_float_dtype("linear", input=x, weight=weight, bias=bias)
-    xs, ws = shape_of(x), shape_of(weight)
+    common_float_dtype("linear", input=input, weight=weight, bias=bias)
+    xs, ws = shape_of(input), shape_of(weight)
     if len(ws) != 2:
         raise ValueError(f"linear: weight must be (out_features, in_features), got shape {ws}")
     if len(xs) == 0 or xs[-1] != ws[1]:
@@ -39,4 +39,4 @@ def linear(x, weight, bias=None):
         bs = shape_of(bias)
         if bs != (ws[0],):
             raise ValueError(f"linear: bias must have shape ({ws[0]},), got {bs}")
-    return Linear.apply(x, weight, bias)
+    return Linear.apply(input, weight, bias)

@@ -7,9 +7,9 @@ import numpy as np
 from scipy.ndimage import correlate1d
 
 from ..kernels import lrn as lrn_kernels
-from ..tensor import Function, as_array
+from ..tensor import Function
 from .arithmetic import div, mul, sub
-from .checks import float_array, is_real
+from .checks import float_array, is_int, is_real
 from .pointwise import clamp, sqrt
 from .reduction import mean
 from .shape import where
@@ -57,7 +57,7 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     beta=0.75, k=2.0): alpha = n * alpha_paper.
     """
     array = _floating_input(input, "local_response_norm", 3)
-    if not isinstance(size, (int, np.integer)) or size < 1:
+    if not is_int(size) or size < 1:
         raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
     if k <= 0 or alpha < 0:
         raise ValueError(f"local_response_norm: needs k > 0 and alpha >= 0 so the base stays "
@@ -120,7 +120,7 @@ def local_contrast_norm(input, size=9, sigma=None, eps=1e-4):
     array = _floating_input(input, "local_contrast_norm", 4)
     if array.ndim != 4:
         raise ValueError(f"local_contrast_norm: expected (N, C, H, W), got shape {array.shape}")
-    if not isinstance(size, (int, np.integer)) or size < 1 or size % 2 == 0:
+    if not is_int(size) or size < 1 or size % 2 == 0:
         raise ValueError(f"local_contrast_norm: size must be a positive odd int, got {size!r}")
     sigma = size / 4 if sigma is None else sigma
     if sigma <= 0 or eps <= 0:
@@ -181,7 +181,7 @@ class BatchNorm(Function):
 def _check_channel_vector(op, name, value, channels):
     if value is None:
         return None
-    array = as_array(value)
+    array = float_array(op, name, value)
     if array.shape != (channels,):
         raise ValueError(f"{op}: {name} should have shape ({channels},) for an input with "
                          f"{channels} channels, got {array.shape}")

@@ -22,7 +22,8 @@ import numpy as np
 
 from ..kernels import pool as kernels
 from ..tensor import Function, as_array
-from .checks import LAYOUTS, check_rank, float_array, int_tuple, is_batched, is_int, output_spatial
+from .checks import (LAYOUTS, check_bytes, check_rank, float_array, int_tuple, integer_array, is_batched, is_int,
+                     output_spatial)
 from .reduction import mean
 
 
@@ -311,11 +312,9 @@ class MaxUnpool(Function):
 
 def _max_unpool(op, nd, input, indices, kernel_size, stride, padding, output_size):
     array, _, spatial = _split_input(input, nd, op)
-    index = as_array(indices)
+    index = integer_array(op, "indices", indices)
     if index.shape != array.shape:
         raise ValueError(f"{op}: indices have shape {index.shape} but the input has {array.shape}")
-    if not np.issubdtype(index.dtype, np.integer):
-        raise TypeError(f"{op}: indices must be integers (from return_indices=True), got {index.dtype}")
     kernel = int_tuple(kernel_size, nd, "kernel_size", op)
     stride = kernel if stride is None else int_tuple(stride, nd, "stride", op)
     padding = int_tuple(padding, nd, "padding", op, minimum=0)
@@ -328,7 +327,8 @@ def _max_unpool(op, nd, input, indices, kernel_size, stride, padding, output_siz
         out = int_tuple(tuple(output_size)[-nd:], nd, "output_size", op)
     if any(o < 1 for o in out):
         raise ValueError(f"{op}: output size {out} is not positive")
-    plane = int(np.prod(out))
+    plane = math.prod(out)
+    check_bytes(op, math.prod(array.shape[:-nd]) * plane * array.dtype.itemsize)
     if index.size and (index.min() < 0 or index.max() >= plane):
         raise ValueError(f"{op}: indices range over {index.min()}..{index.max()}, outside the "
                          f"output plane {out} of {plane} positions")
