@@ -50,10 +50,10 @@ def _check_bias(op: str, bias, shape: tuple) -> None:
         raise ValueError(f"{op}: bias must have shape {shape}, got {shape_of(bias)}")
 
 
-def _geometry(x_shape, w_shape, stride, pairs, dilation, groups, dtype, dims) -> ConvGeometry:
+def _geometry(x_shape, w_shape, stride, pairs, dilation, groups, dtype, spatial_dims) -> ConvGeometry:
     return ConvGeometry(input_shape=_as_3d_shape(x_shape), weight_shape=_as_3d_shape(w_shape),
                         stride=_promote(stride, 1), padding=_promote(pairs, (0, 0)),
-                        dilation=_promote(dilation, 1), groups=groups, dtype=dtype, spatial_dims=dims)
+                        dilation=_promote(dilation, 1), groups=groups, dtype=dtype, spatial_dims=spatial_dims)
 
 
 # ---- ordinary convolution ------------------------------------------------------------------------
@@ -88,8 +88,8 @@ class Conv(Function):
         return grad_x, grad_w, grad_b, None, None
 
 
-def conv_geometry(op: str, x, weight, bias, stride, padding, dilation, groups, dims: int) -> ConvGeometry:
-    """Check the arguments of a `dims`-D convolution and describe it for the kernels.
+def conv_geometry(op: str, x, weight, bias, stride, padding, dilation, groups, spatial_dims: int) -> ConvGeometry:
+    """Check the arguments of a `spatial_dims`-D convolution and describe it for the kernels.
 
     Raises TypeError/ValueError naming `op` and the offending values: wrong rank or dtype, channel
     counts that do not match `groups`, non-positive stride or dilation, negative padding, a kernel
@@ -97,8 +97,8 @@ def conv_geometry(op: str, x, weight, bias, stride, padding, dilation, groups, d
     """
     dtype = common_float_dtype(op, input=x, weight=weight, bias=bias)
     xs, ws = shape_of(x), shape_of(weight)
-    check_rank(op, "input", xs, dims + 2, LAYOUTS[dims])
-    check_rank(op, "weight", ws, dims + 2, WEIGHT_LAYOUTS[dims])
+    check_rank(op, "input", xs, spatial_dims + 2, LAYOUTS[spatial_dims])
+    check_rank(op, "weight", ws, spatial_dims + 2, WEIGHT_LAYOUTS[spatial_dims])
     groups = _check_groups(op, groups)
     c_in, c_out = xs[1], ws[0]
     if c_in % groups or c_out % groups:
@@ -108,11 +108,11 @@ def conv_geometry(op: str, x, weight, bias, stride, padding, dilation, groups, d
         raise ValueError(f"{op}: input has {c_in} channels but weight expects {ws[1] * groups} "
                          f"(weight.shape[1]={ws[1]} x groups={groups})")
     _check_bias(op, bias, (c_out,))
-    stride = int_tuple(stride, dims, "stride", op)
-    dilation = int_tuple(dilation, dims, "dilation", op)
+    stride = int_tuple(stride, spatial_dims, "stride", op)
+    dilation = int_tuple(dilation, spatial_dims, "dilation", op)
     pairs = padding_pairs(padding, ws[2:], stride, dilation, op)
     output_spatial(op, xs[2:], ws[2:], stride, pairs, dilation)
-    return _geometry(xs, ws, stride, pairs, dilation, groups, dtype, dims)
+    return _geometry(xs, ws, stride, pairs, dilation, groups, dtype, spatial_dims)
 
 
 def as_batch(op: str, input, spatial_dims: int):
@@ -129,9 +129,9 @@ def unbatch(output, batched: bool):
     return output if batched else reshape(output, shape_of(output)[1:])
 
 
-def _conv(op, dims, input, weight, bias, stride, padding, dilation, groups, algorithm):
-    x, batched = as_batch(op, input, dims)
-    geometry = conv_geometry(op, x, weight, bias, stride, padding, dilation, groups, dims)
+def _conv(op, spatial_dims, input, weight, bias, stride, padding, dilation, groups, algorithm):
+    x, batched = as_batch(op, input, spatial_dims)
+    geometry = conv_geometry(op, x, weight, bias, stride, padding, dilation, groups, spatial_dims)
     return unbatch(Conv.apply(x, weight, bias, geometry, get_algorithm(algorithm, geometry, op)), batched)
 
 
@@ -222,7 +222,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     <conv2d(z, w), x> = <z, conv_transpose2d(x, w)> for every z, x of matching shapes.
 
     x: (N, Cin, H, W) or unbatched (Cin, H, W), weight: (Cin, Cout/groups, kH, kW) (PyTorch's layout),
-    bias: (Cout,) -> (N, Cout, oH, oW) (or (Cout, oH, oW)), oH = (H-1)*s_h - p_top - p_bottom + d_h(kH-1) + output_padding_h + 1.
+    bias: (Cout,) -> (N, Cout, oH, oW) (or (Cout, oH, oW)),
+    oH = (H-1)*s_h - p_top - p_bottom + d_h(kH-1) + output_padding_h + 1.
 
     padding: an int, (p_h, p_w) or ((top, bottom), (left, right)); it removes rows and columns
     from the border of the output. output_padding (< max(stride, dilation), PyTorch's rule) adds

@@ -28,11 +28,11 @@ from .reduction import mean
 
 
 # ---- shape helpers -------------------------------------------------------------------------
-def _split_input(x, nd: int, op: str):
-    """Check x is (N, C, *S) or (C, *S) floating; return (array, leading shape, spatial shape)."""
-    array = float_array(op, "input", x)
-    is_batched(op, array.shape, nd)
-    return array, array.shape[:-nd], array.shape[-nd:]
+def _split_input(op: str, input, spatial_dims: int):
+    """Check input is (N, C, *S) or (C, *S) floating; return (array, leading shape, spatial shape)."""
+    array = float_array(op, "input", input)
+    is_batched(op, array.shape, spatial_dims)
+    return array, array.shape[:-spatial_dims], array.shape[-spatial_dims:]
 
 
 def _as_3d(values: tuple, fill: int) -> tuple:
@@ -42,11 +42,11 @@ def _as_3d(values: tuple, fill: int) -> tuple:
 def _pool_geometry(op, spatial, kernel_size, stride, padding, dilation, ceil_mode):
     """Validate a pooling window against the input and return (kernel, stride, padding,
     dilation, out) tuples, each of length len(spatial)."""
-    nd = len(spatial)
-    kernel = int_tuple(kernel_size, nd, "kernel_size", op)
-    stride = kernel if stride is None or stride == () else int_tuple(stride, nd, "stride", op)
-    padding = int_tuple(padding, nd, "padding", op, minimum=0)
-    dilation = int_tuple(dilation, nd, "dilation", op)
+    spatial_dims = len(spatial)
+    kernel = int_tuple(kernel_size, spatial_dims, "kernel_size", op)
+    stride = kernel if stride is None or stride == () else int_tuple(stride, spatial_dims, "stride", op)
+    padding = int_tuple(padding, spatial_dims, "padding", op, minimum=0)
+    dilation = int_tuple(dilation, spatial_dims, "dilation", op)
     if any(p > k // 2 for p, k in zip(padding, kernel)):
         raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel} "
                          f"(padding <= kernel_size // 2, as PyTorch)")
@@ -91,8 +91,8 @@ def _scatter_to_argmax(grad, argmax, shape, spatial_dims):
     return grad_x.reshape(shape)
 
 
-def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
-    _, _, spatial = _split_input(input, nd, op)
+def _max_pool(op, spatial_dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    _, _, spatial = _split_input(op, input, spatial_dims)
     geometry = _pool_geometry(op, spatial, kernel_size, stride, padding, dilation, ceil_mode)
     out, indices = MaxPool.apply(input, *geometry)
     return (out, indices) if return_indices else out
@@ -144,16 +144,16 @@ class AvgPool(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        nd = len(ctx.spatial)
-        planes = np.ascontiguousarray(grad.reshape((-1,) + _as_3d(grad.shape[-nd:], 1)))
+        spatial_dims = len(ctx.spatial)
+        planes = np.ascontiguousarray(grad.reshape((-1,) + _as_3d(grad.shape[-spatial_dims:], 1)))
         grad_x = kernels.avg_pool_backward(planes, *_as_3d(tuple(ctx.spatial), 1), *ctx.settings,
                                            *ctx.divisor)
         return grad_x.reshape(ctx.shape), None, None, None, None, None, None
 
 
-def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+def _avg_pool(op, spatial_dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
-    _, _, spatial = _split_input(input, nd, op)
+    _, _, spatial = _split_input(op, input, spatial_dims)
     kernel, stride, padding, _, out = _pool_geometry(op, spatial, kernel_size, stride, padding, 1,
                                                      ceil_mode)
     if divisor_override is not None:
@@ -201,8 +201,8 @@ class AdaptiveAvgPool(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        nd = len(ctx.spatial)
-        planes = np.ascontiguousarray(grad.reshape((-1,) + _as_3d(grad.shape[-nd:], 1)))
+        spatial_dims = len(ctx.spatial)
+        planes = np.ascontiguousarray(grad.reshape((-1,) + _as_3d(grad.shape[-spatial_dims:], 1)))
         grad_x = kernels.adaptive_avg_pool_backward(planes, *_as_3d(tuple(ctx.spatial), 1))
         return grad_x.reshape(ctx.shape), None
 
@@ -224,16 +224,18 @@ class AdaptiveMaxPool(Function):
 
 def _adaptive_sizes(op, spatial, output_size):
     """output_size as a tuple; None entries keep the input size (PyTorch)."""
-    nd = len(spatial)
-    sizes = (output_size,) * nd if output_size is None or is_int(output_size) else output_size
-    if not isinstance(sizes, (tuple, list)) or len(sizes) != nd:
-        raise TypeError(f"{op}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
-    return int_tuple(tuple(L if o is None else o for o, L in zip(sizes, spatial)), nd, "output_size", op)
+    spatial_dims = len(spatial)
+    sizes = (output_size,) * spatial_dims if output_size is None or is_int(output_size) else output_size
+    if not isinstance(sizes, (tuple, list)) or len(sizes) != spatial_dims:
+        raise TypeError(f"{op}: output_size must be an int or a tuple of {spatial_dims}, got {output_size!r}")
+    return int_tuple(tuple(L if o is None else o for o, L in zip(sizes, spatial)), spatial_dims, "output_size", op)
 
 
-def _adaptive_pool(op, nd, function, input, output_size):
-    _, _, spatial = _split_input(input, nd, op)
-    return function.apply(input, _adaptive_sizes(op, spatial, output_size))
+def _adaptive_pool(op, spatial_dims, function, input, output_size):
+    array, lead, spatial = _split_input(op, input, spatial_dims)
+    sizes = _adaptive_sizes(op, spatial, output_size)
+    check_bytes(op, math.prod(lead + sizes) * array.dtype.itemsize)
+    return function.apply(input, sizes)
 
 
 def adaptive_avg_pool1d(input, output_size):
@@ -255,8 +257,8 @@ def adaptive_avg_pool3d(input, output_size):
     return _adaptive_pool("adaptive_avg_pool3d", 3, AdaptiveAvgPool, input, output_size)
 
 
-def _adaptive_max(op, nd, input, output_size, return_indices):
-    out, indices = _adaptive_pool(op, nd, AdaptiveMaxPool, input, output_size)
+def _adaptive_max(op, spatial_dims, input, output_size, return_indices):
+    out, indices = _adaptive_pool(op, spatial_dims, AdaptiveMaxPool, input, output_size)
     return (out, indices) if return_indices else out
 
 
@@ -292,10 +294,10 @@ class MaxUnpool(Function):
 
     @staticmethod
     def forward(ctx, x, indices, out_spatial):
-        nd = len(out_spatial)
-        lead = x.shape[:-nd]
+        spatial_dims = len(out_spatial)
+        lead = x.shape[:-spatial_dims]
         # sizes spelled out rather than -1, which NumPy cannot infer for an empty batch
-        P, values, plane = math.prod(lead), math.prod(x.shape[-nd:]), math.prod(out_spatial)
+        P, values, plane = math.prod(lead), math.prod(x.shape[-spatial_dims:]), math.prod(out_spatial)
         flat_index = np.ascontiguousarray(indices.reshape(P, values), dtype=np.int64)
         ctx.save_for_backward(flat_index)
         ctx.shape, ctx.plane = x.shape, plane
@@ -310,25 +312,25 @@ class MaxUnpool(Function):
         return grad_x.reshape(ctx.shape), None, None
 
 
-def _max_unpool(op, nd, input, indices, kernel_size, stride, padding, output_size):
-    array, _, spatial = _split_input(input, nd, op)
+def _max_unpool(op, spatial_dims, input, indices, kernel_size, stride, padding, output_size):
+    array, _, spatial = _split_input(op, input, spatial_dims)
     index = integer_array(op, "indices", indices)
     if index.shape != array.shape:
         raise ValueError(f"{op}: indices have shape {index.shape} but the input has {array.shape}")
-    kernel = int_tuple(kernel_size, nd, "kernel_size", op)
-    stride = kernel if stride is None else int_tuple(stride, nd, "stride", op)
-    padding = int_tuple(padding, nd, "padding", op, minimum=0)
+    kernel = int_tuple(kernel_size, spatial_dims, "kernel_size", op)
+    stride = kernel if stride is None else int_tuple(stride, spatial_dims, "stride", op)
+    padding = int_tuple(padding, spatial_dims, "padding", op, minimum=0)
     if output_size is None:
         out = tuple((L - 1) * s - 2 * p + k for L, k, s, p in zip(spatial, kernel, stride, padding))
     else:
-        if not isinstance(output_size, (tuple, list)) or len(output_size) < nd:
-            raise TypeError(f"{op}: output_size must be a tuple of {nd} spatial sizes (or the whole shape), "
+        if not isinstance(output_size, (tuple, list)) or len(output_size) < spatial_dims:
+            raise TypeError(f"{op}: output_size must be a tuple of {spatial_dims} spatial sizes (or the whole shape), "
                             f"got {output_size!r}")
-        out = int_tuple(tuple(output_size)[-nd:], nd, "output_size", op)
+        out = int_tuple(tuple(output_size)[-spatial_dims:], spatial_dims, "output_size", op)
     if any(o < 1 for o in out):
         raise ValueError(f"{op}: output size {out} is not positive")
     plane = math.prod(out)
-    check_bytes(op, math.prod(array.shape[:-nd]) * plane * array.dtype.itemsize)
+    check_bytes(op, math.prod(array.shape[:-spatial_dims]) * plane * array.dtype.itemsize)
     if index.size and (index.min() < 0 or index.max() >= plane):
         raise ValueError(f"{op}: indices range over {index.min()}..{index.max()}, outside the "
                          f"output plane {out} of {plane} positions")
