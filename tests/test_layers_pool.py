@@ -282,7 +282,7 @@ def test_unpool_modules_and_1d_3d():
 @pytest.mark.parametrize("call, message", [
     (lambda x: F.max_pool2d(x, 3, padding=2), "padding .* at most half the kernel"),
     (lambda x: F.avg_pool2d(x, 2, padding=(0, 2)), "at most half the kernel"),
-    (lambda x: F.max_pool2d(x, 7), "max_pool2d: window .* larger than the padded input"),
+    (lambda x: F.max_pool2d(x, 7), "max_pool2d: kernel of size 7 .* larger than the padded input along H"),
     (lambda x: F.max_pool2d(x, 3, dilation=3), "larger than the padded input"),
     (lambda x: F.avg_pool2d(x, 2, stride=0), "avg_pool2d: stride must be >= 1"),
     (lambda x: F.max_pool2d(x, (2, 2, 2)), "tuple of 2 ints"),
