@@ -6,7 +6,8 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from minicnn import functional as F
-from minicnn.kernels import ALGORITHMS, ConvGeometry, choose_algorithm, memory_limit, set_memory_limit
+from minicnn.kernels import (ALGORITHMS, ConvGeometry, autotune, choose_algorithm, memory_limit,
+                             set_memory_limit)
 from minicnn.kernels import direct
 
 
@@ -36,6 +37,16 @@ def test_the_limit_applies_to_every_algorithm(algorithm, limit):
     with pytest.raises(MemoryError, match=rf"^conv2d: algorithm '{algorithm}' would allocate [\d,]+ bytes "
                                           r".* more than the limit of 10,000 bytes"):
         F.conv2d(np.zeros((1, 2, 32, 32)), np.zeros((2, 2, 5, 5)), algorithm=algorithm)
+
+
+def test_autotune_refuses_a_layer_too_large_without_timing_it():
+    x = np.broadcast_to(np.zeros((1, 1, 1, 1), np.float32), (100_000, 64, 64, 64))
+    previous = autotune(True)
+    try:
+        with pytest.raises(MemoryError, match=r"^conv2d: algorithm 'direct' would allocate"):
+            F.conv2d(x, np.zeros((64, 64, 3, 3), np.float32))
+    finally:
+        autotune(previous)
 
 
 X = np.ones((2, 4, 9, 9), np.float32)
