@@ -282,7 +282,7 @@ def inception_resnet_v2(*, num_classes=1000, residual_scale=(0.17, 0.10, 0.20), 
 
 def _residual_scales(residual_scale) -> tuple:
     """residual_scale as (A, B, C): one number for all three, or three numbers."""
-    scales = (residual_scale,) * 3 if isinstance(residual_scale, (int, float)) else tuple(residual_scale)
+    scales = tuple(residual_scale) if isinstance(residual_scale, (tuple, list)) else (residual_scale,) * 3
     if len(scales) != 3 or not all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in scales):
         raise ValueError(f"inception_resnet_v2: residual_scale must be a number or three numbers "
                          f"(blocks A, B, C), got {residual_scale!r}")

@@ -217,3 +217,15 @@ def test_branching_models_show_nesting(name, shape):
     assert sum(row.macs for row in s.leaves()) == s.total_macs
     top = [row for row in s.rows if row.depth == 1]
     assert sum(row.params for row in top) == s.total_params  # nested rows add up
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, params, macs", [("inception_v4", 42_679_816, 12_253_974_624),
+                                                ("inception_resnet_v2", 55_843_464, 13_155_794_016)])
+def test_inception_v4_family_totals_and_nesting(name, params, macs):
+    """Issue 16's counts, from an independent build of the same definitions."""
+    s = mc.summary(build(name), (3, 299, 299), verbose=False)
+    assert (s.total_params, s.total_macs) == (params, macs)
+    assert max(row.depth for row in s.rows) >= 4          # block > branches > chain > unit > conv
+    assert sum(row.macs for row in s.leaves()) == s.total_macs
+    assert sum(row.params for row in s.rows if row.depth == 1) == s.total_params
