@@ -11,13 +11,13 @@ is scaled before it is added to the block's input.
   into parallel 1x3 and 3x1, then average pooling, dropout (keep 0.8) and the classifier.
 - inception_resnet_v2: Inception blocks as residual branches (figure 15's schema), in the
   definition the published ImageNet weights use (TF-slim's inception_resnet_v2, also timm's).
-  It differs from the paper's figures: the stem is Inception v3's (3x3/2 32, 3x3 32, 3x3 64,
-  max-pool, 1x1 80, 3x3 192, max-pool) followed by an Inception v3-style mixed block to 320
-  channels, where figure 3 gives Inception-v4's stem to 384; the blocks have 320, 1088 and 2080
-  channels (figures 16-19 imply 384, 1152 and 2144); Block B's branch is 1x1 128 - 1x7 160 - 7x1
-  192 and Block C's 1x1 192 - 1x3 224 - 3x1 256 (as the figures), Reduction-B's is widened to 384,
-  288 and 320; the last Block C is not scaled and has no ReLU after the addition; a 1x1
-  convolution to 1536 precedes the pooling.
+  It differs from the paper: the stem is Inception v3's (3x3/2 32, 3x3 32, 3x3 64, max-pool,
+  1x1 80, 3x3 192, max-pool) and a v3-style mixed block to 320 channels, where the paper reuses
+  Inception-v4's stem (figure 3, 384 channels); so the three grids carry 320, 1088 and 2080
+  channels, where the figures' 1x1 projections give 384, 1154 and 2048 (figures 16, 17, 19; the
+  last two do not match the 1152 and 2144 channels the reductions deliver). The branches are the figures' (Reduction-A with k, l, m, n = 256, 256, 384, 384
+  of table 1, Reduction-B of figure 18); the last block C is neither scaled nor followed by a
+  ReLU, and a 1x1 unit to 1536 precedes the pooling.
 
 Residual scaling (section 3.3): with more than about 1000 filters the residual variants "died"
 early in training unless each residual was scaled by 0.1-0.3 before the addition. The scales
@@ -127,7 +127,8 @@ def inception_v4(*, num_classes=1000, width=1.0, input_size=299, generator=None)
     averaged 1536-vector (times width) after dropout 0.2 (keep probability 0.8).
 
     42,679,816 trainable parameters at full size. Within the 1 x n / n x 1 chains the order is
-    the figures' (TF-slim's Inception-B and C start with n x 1; the counts are the same).
+    the figures'; the ports of the published weights start the long Inception-B chain and the
+    Inception-C chain with n x 1 instead (the same counts).
     Initialisation: He-normal convs, BN weight 1 bias 0, default Linear.
     """
     check_width("inception_v4", width)
