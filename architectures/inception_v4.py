@@ -15,9 +15,10 @@ is scaled before it is added to the block's input.
   1x1 80, 3x3 192, max-pool) and a v3-style mixed block to 320 channels, where the paper reuses
   Inception-v4's stem (figure 3, 384 channels); so the three grids carry 320, 1088 and 2080
   channels, where the figures' 1x1 projections give 384, 1154 and 2048 (figures 16, 17, 19; the
-  last two do not match the 1152 and 2144 channels the reductions deliver). The branches are the figures' (Reduction-A with k, l, m, n = 256, 256, 384, 384
-  of table 1, Reduction-B of figure 18); the last block C is neither scaled nor followed by a
-  ReLU, and a 1x1 unit to 1536 precedes the pooling.
+  last two do not match the 1152 and 2144 channels the reductions deliver). The branches are the
+  figures' (Reduction-A with k, l, m, n = 256, 256, 384, 384 of table 1, Reduction-B of figure
+  18); the last block C is neither scaled nor followed by a ReLU, and a 1x1 unit to 1536
+  precedes the pooling.
 
 Residual scaling (section 3.3): with more than about 1000 filters the residual variants "died"
 early in training unless each residual was scaled by 0.1-0.3 before the addition. The scales
