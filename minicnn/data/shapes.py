@@ -135,7 +135,8 @@ def draw_parameters(generator: np.random.Generator, n: int, size: int) -> dict:
     """Every per-image random choice, drawn in one fixed order (changing it changes the dataset)."""
     labels = generator.permutation(np.arange(n) % len(SHAPE_CLASSES))
     radius = size * generator.uniform(0.22, 0.4, size=n)
-    centre = radius[:, None] + (size - 2 * radius[:, None]) * generator.uniform(0.0, 1.0, size=(n, 2))
+    margin = 1.15 * radius[:, None]  # the farthest any shape reaches from its centre
+    centre = margin + (size - 2 * margin) * generator.uniform(0.0, 1.0, size=(n, 2))
     rotation = unit_vectors(generator, n)
     detail = generator.uniform(0.0, 1.0, size=n)
     texture = generator.integers(0, len(TEXTURES), size=n)
