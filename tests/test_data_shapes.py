@@ -107,6 +107,8 @@ def test_masks_agree_with_the_images():
 
 def test_drawn_images_look_like_their_class():
     images, labels, masks = make_shapes(300, 48, seed=3)
+    border = np.concatenate([masks[:, [0, -1], :], masks[:, :, [0, -1]].transpose(0, 2, 1)], axis=2)
+    assert (border > 0).any(axis=(1, 2)).mean() < 0.02  # whole shapes (a pixel may touch the edge)
     for label, mask in zip(labels, masks):
         ys, xs = np.nonzero(mask)
         centre = int(round(ys.mean() - 0.5)), int(round(xs.mean() - 0.5))
