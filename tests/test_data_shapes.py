@@ -6,6 +6,7 @@ import pytest
 
 from minicnn.data import DataLoader, Shapes, make_shapes
 from minicnn.data import shapes as S
+from minicnn.data import transforms as T
 
 H = 0.004  # grid step for the area checks, in units of the shape's radius r = 1
 GRID = np.mgrid[-1.5:1.5:H, -1.5:1.5:H] + H / 2
@@ -129,6 +130,11 @@ def test_segmentation_mode_and_loader():
     assert x.shape == (5, 3, 16, 16) and y.shape == (5, 16, 16) and y.dtype == np.int64
     _, label = Shapes(12, image_size=16, seed=0)[3]
     assert label == ds.labels[3]
+    flip = Shapes(12, image_size=16, seed=0, segmentation=True,
+                  transform=lambda image, mask: (image[:, :, ::-1], mask[:, ::-1]))
+    np.testing.assert_array_equal(flip[3][1], mask[:, ::-1])
+    with pytest.raises(TypeError):  # an image-only transform would leave the mask behind
+        Shapes(12, image_size=16, segmentation=True, transform=T.RandomHorizontalFlip())[0]
 
 
 def test_rotations_are_uniform_unit_vectors():
