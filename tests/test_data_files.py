@@ -96,13 +96,14 @@ def test_cifar10_binary(tmp_path):
         expected_labels.append(labels)
     train, test = CIFAR10(tmp_path), CIFAR10(tmp_path, train=False)
     assert train.images.shape == (15, 3, 32, 32) and len(test) == 3
-    np.testing.assert_array_equal(train.images, np.concatenate(expected_images[:5]).reshape(15, 3, 32, 32) / np.float32(255))
+    expected = np.concatenate(expected_images[:5]).reshape(15, 3, 32, 32) / np.float32(255)
+    np.testing.assert_array_equal(train.images, expected)
     assert train.labels.tolist() == np.concatenate(expected_labels[:5]).tolist()
     # the planes are red, green, blue, each row-major: pixel (row 1, column 2) of green is byte 1024 + 32 + 2
     assert test.images[0, 1, 1, 2] == np.float32(expected_images[5][0, 1024 + 34]) / np.float32(255)
     assert train.classes[0] == "airplane"
     write(folder / "test_batch.bin", np.zeros(3073 * 2 + 5, np.uint8).tobytes())
-    with pytest.raises(ValueError, match="test_batch.bin has 6151 bytes, not a positive multiple of the 3073-byte record"):
+    with pytest.raises(ValueError, match="test_batch.bin has 6151 bytes, not a positive multiple of the 3073-byte"):
         CIFAR10(tmp_path, train=False)
     write(folder / "test_batch.bin", np.full(3073, 10, np.uint8).tobytes())
     with pytest.raises(ValueError, match="test_batch.bin has label 10, expected 0..9"):
@@ -148,7 +149,7 @@ def test_cifar10_python(tmp_path):
     (folder / "data_batch_1").write_bytes(old)
     np.testing.assert_array_equal(CIFAR10(tmp_path).images, train.images)
     dump(folder / "test_batch", {b"labels": [1, 2], b"data": cifar_pixels(2, 0)[:, :100]})
-    with pytest.raises(ValueError, match=r"b'data' must be a uint8 array of shape \(N, 3072\), got uint8 array of shape \(2, 100\)"):
+    with pytest.raises(ValueError, match=r"b'data' must be a uint8 array of shape \(N, 3072\), got .* \(2, 100\)"):
         CIFAR10(tmp_path, train=False)
     dump(folder / "test_batch", {b"data": cifar_pixels(2, 0)})
     with pytest.raises(ValueError, match=r"test_batch is not a CIFAR batch: missing \[b'labels'\]"):

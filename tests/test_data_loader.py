@@ -76,7 +76,8 @@ def test_batches_are_tensors_of_the_right_types_and_sizes():
     images, labels = batches[0]
     assert isinstance(images, Tensor) and images.dtype == np.float32 and images.shape == (4, 1, 3, 3)
     assert isinstance(labels, Tensor) and labels.dtype == np.int64  # like torch's default collate
-    assert [len(b[1]) for b in DataLoader(ds, 4, drop_last=True)] == [4, 4] and len(DataLoader(ds, 4, drop_last=True)) == 2
+    dropping = DataLoader(ds, 4, drop_last=True)
+    assert [len(b[1]) for b in dropping] == [4, 4] and len(dropping) == 2
     assert len(list(DataLoader(numbered(0), 3))) == 0
     assert DataLoader(ds).batch_size == 1 and DataLoader(ds).dataset is ds
 

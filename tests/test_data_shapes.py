@@ -35,8 +35,8 @@ def star_area(outer):
     """A regular pentagram's area from its ten vertices (inner radius = outer cos 72 / cos 36)."""
     inner = outer * math.cos(math.radians(72)) / math.cos(math.radians(36))
     angles = [math.radians(90 + 36 * k) for k in range(10)]
-    return polygon_area([((outer if k % 2 == 0 else inner) * math.cos(a), (outer if k % 2 == 0 else inner) * math.sin(a))
-                         for k, a in enumerate(angles)])
+    radii = [outer if k % 2 == 0 else inner for k in range(10)]
+    return polygon_area([(r * math.cos(a), r * math.sin(a)) for r, a in zip(radii, angles)])
 
 
 @pytest.mark.parametrize("detail", [0.0, 0.7])

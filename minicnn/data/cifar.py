@@ -62,7 +62,8 @@ class ArrayUnpickler(pickle.Unpickler):
 
 
 def load_restricted_pickle(path, dataset: str = "load_restricted_pickle"):
-    """Unpickle the file at `path` (Python 2 strings as bytes) with ArrayUnpickler; ValueError naming the path if refused or corrupt."""
+    """Unpickle the file at `path` with ArrayUnpickler (Python 2 strings become bytes); a ValueError
+    naming the path if the pickle is refused or corrupt."""
     path = pathlib.Path(path)
     raw = read_bytes(path, dataset)
     try:
@@ -103,7 +104,8 @@ def read_binary_batch(path, label_count: int, dataset: str) -> tuple:
     record = label_count + PIXELS
     if len(raw) == 0 or len(raw) % record:
         raise ValueError(f"{dataset}: {path} has {len(raw)} bytes, not a positive multiple of the "
-                         f"{record}-byte record (<{label_count} label byte(s)><{PIXELS} pixels>): truncated or not CIFAR")
+                         f"{record}-byte record (<{label_count} label byte(s)><{PIXELS} pixels>): "
+                         "truncated or not CIFAR")
     rows = np.frombuffer(raw, dtype=np.uint8).reshape(-1, record)
     return rows[:, label_count:].reshape(-1, 3, 32, 32), [rows[:, k] for k in range(label_count)]
 
