@@ -192,6 +192,9 @@ def test_compose_and_seeded_generators(image):
     assert a == [flip(image)[0, 0, 0] for _ in range(20)]
     with pytest.raises(TypeError, match="expected a numpy.random.Generator"):
         T.RandomCrop(3, generator=42)
+    restored = np.random.default_rng(8)
+    flip.generator = restored
+    assert flip.generator is restored
     with pytest.raises(ValueError, match=r"expected an image of shape \(C, H, W\), got shape \(6, 7\)"):
         T.RandomHorizontalFlip()(image[0])
 
