@@ -78,32 +78,26 @@ def limit(dataset, n):
     return dataset if n is None or n >= len(dataset) else Subset(dataset, np.arange(n))
 
 
-def images_of(dataset):
-    """The whole image array of a built-in dataset or a Subset of one."""
-    indices = None
-    while not hasattr(dataset, "images"):
-        indices = dataset.indices if indices is None else np.asarray(dataset.indices)[indices]
-        dataset = dataset.dataset
-    return (dataset.images if indices is None else dataset.images[indices]), dataset
+def whole(dataset):
+    """(images, labels) arrays of a dataset of whole arrays (a built-in one, a TensorDataset, Subsets of these)."""
+    from .data.loader import whole_arrays
 
-
-def labels_of(dataset):
-    indices = None
-    while not hasattr(dataset, "labels"):
-        indices = dataset.indices if indices is None else np.asarray(dataset.indices)[indices]
-        dataset = dataset.dataset
-    return dataset.labels if indices is None else dataset.labels[indices]
+    arrays, index_map = whole_arrays(dataset)
+    if arrays is None:
+        raise CommandError(f"the dataset {type(dataset).__name__} does not hold whole image arrays")
+    images, labels = arrays[:2]
+    return (images, labels) if index_map is None else (images[index_map], labels[index_map])
 
 
 def three_channels(dataset):
     """A 1-channel dataset as RGB, the grey level repeated in each channel (--gray-to-rgb)."""
     from .data import TensorDataset
 
-    images, base = images_of(dataset)
+    images, labels = whole(dataset)
     if images.shape[1] != 1:
         raise CommandError(f"--gray-to-rgb: the images already have {images.shape[1]} channels")
-    rgb = TensorDataset(np.repeat(images, 3, axis=1), labels_of(dataset))
-    rgb.classes = getattr(base, "classes", None)
+    rgb = TensorDataset(np.repeat(images, 3, axis=1), labels)
+    rgb.classes = class_names(dataset)
     return rgb
 
 
@@ -235,8 +229,8 @@ def train(args, argv) -> int:
     manual_seed(args.seed)
     train_set, test_set = open_datasets(args.dataset, args.image_size, args.num_train, args.num_test,
                                         args.seed, args.gray_to_rgb)
-    images, _ = images_of(train_set)
-    num_classes = max(len(class_names(train_set)), int(labels_of(train_set).max()) + 1)
+    images, labels = whole(train_set)
+    num_classes = max(len(class_names(train_set)), int(labels.max()) + 1)
     options = model_options(args.arch, args, num_classes, images.shape[-1])
     model = build_model(args.arch, options, args.seed)
     check_channels(model, images, args.arch, args.dataset)
@@ -293,7 +287,7 @@ def evaluate_checkpoint(args, argv) -> int:
         load_model_state(model, state["model"], args.checkpoint)
     except ValueError as error:
         raise CommandError(str(error)) from error
-    images, _ = images_of(test_set)
+    images, _ = whole(test_set)
     check_channels(model, images, config["arch"], spec)
     scores, targets = predict(model, DataLoader(test_set, args.batch_size))
     print(f"{config['arch']} from {args.checkpoint} (epoch {state['epoch']}) on {spec}, {len(targets)} test images")
