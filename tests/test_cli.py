@@ -7,7 +7,7 @@ from minicnn.__main__ import main
 
 # the smallest input each builder's layers accept at width 0.125 (32 unless listed)
 INPUT_SIZE = {"alexnet": 80, "googlenet": 48, "inception_v2": 64, "inception_v3": 112, "zfnet": 64}
-DEPTH = {"resnet_cifar": 8, "preact_resnet_cifar": 8, "stochastic_depth_resnet_cifar": 8, "wide_resnet_cifar": 10,
+DEPTH = {"resnet_cifar": 8, "preact_resnet_cifar": 11, "stochastic_depth_resnet_cifar": 8, "wide_resnet_cifar": 10,
          "densenet_bc_cifar": 10}
 
 
@@ -26,7 +26,7 @@ def tiny(arch):
 def test_every_architecture_trains_one_epoch_on_shapes(arch, tmp_path, capsys):
     dataset = ["--dataset", "digits"] if arch == "lenet5" else ["--dataset", "shapes"]
     status = main(["train", "--arch", arch, *tiny(arch), *dataset, "--num-train", "8", "--num-test", "4",
-                   "--epochs", "1", "--batch-size", "4", "--no-progress", "--out", str(tmp_path)])
+                   "--epochs", "1", "--batch-size", "4", "--lr", "0.001", "--no-progress", "--out", str(tmp_path)])
     out, err = capsys.readouterr()
     assert status == 0, err
     assert "epoch   1/1" in out and "confusion matrix" in out
