@@ -220,3 +220,11 @@ def test_zoo_models_laid_out_differently_from_torchvision_say_so(arch, keys, fir
     model = architectures.build(arch, width=0.25)
     with pytest.raises(KeyError, match=first):
         load_torch_state_dict(model, distinct_values(keys()))
+
+
+def test_a_batch_norm_bias_never_fills_a_convolution_bias():
+    # torchvision's GoogLeNet: conv (no bias) + BN; the zoo's: conv with bias, no BN
+    model = architectures.build("googlenet")
+    missing, unexpected = load_torch_state_dict(model, distinct_values(googlenet_keys()), strict=False)
+    assert "conv1.bn.bias" in unexpected and "body.conv1.conv.bias" in missing
+    np.testing.assert_array_equal(model.body.conv1.conv.weight.array, distinct_values(googlenet_keys())["conv1.conv.weight"])
