@@ -297,3 +297,13 @@ def test_stochastic_depth_resnet_evaluates_the_full_net_deterministically():
     first = model(x).array
     mc.manual_seed(123)
     np.testing.assert_array_equal(first, model(x).array)
+
+
+def test_progress_bar_and_summary_lines_when_stdout_is_not_a_terminal(capsys):
+    model, optimizer, _, train, val = setup()
+    fit(model, train, val, optimizer, 2, progress=True)
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("epoch   2/2  lr 0.1  train loss") and "val loss" in lines[1]
+    assert "img/s" not in out  # tqdm disables itself off a terminal
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C works as usual again
