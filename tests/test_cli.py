@@ -99,3 +99,19 @@ def test_eval_of_a_file_that_is_not_a_run(tmp_path, capsys):
     np.savez(tmp_path / "x.npz", a=np.zeros(2))
     assert main(["eval", "--checkpoint", str(tmp_path / "x.npz")]) == 2
     assert "cannot read the checkpoint" in capsys.readouterr().err
+
+
+def test_cli_resume_is_bit_exact_with_the_real_loader(tmp_path, capsys):
+    from minicnn.train import read_checkpoint
+
+    def train(out, epochs, *extra):
+        return main(["train", "--arch", "lenet5", "--dataset", "digits",
+                     "--num-train", "24", "--num-test", "8", "--batch-size", "8", "--epochs", str(epochs),
+                     "--schedule", "step", "--no-progress", "--out", str(out), *extra])
+
+    assert train(tmp_path / "a", 2) == 0 and train(tmp_path / "b", 1) == 0 and train(tmp_path / "b", 2, "--resume") == 0
+    a, b = read_checkpoint(tmp_path / "a" / "last.npz"), read_checkpoint(tmp_path / "b" / "last.npz")
+    assert a["model"].keys() == b["model"].keys()
+    for key in a["model"]:
+        np.testing.assert_array_equal(a["model"][key], b["model"][key], err_msg=key)
+    assert a["rng"] == b["rng"]
