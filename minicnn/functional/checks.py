@@ -70,27 +70,39 @@ def shape_of(value) -> tuple:
     return np.shape(value.array if isinstance(value, Tensor) else value)
 
 
+def what_came(value) -> str:
+    """How a message names a value that came: an array's dtype, else its type."""
+    dtype = getattr(value, "dtype", None)
+    return str(dtype) if dtype is not None else type(value).__name__
+
+
+def number_array(op: str, name: str, value) -> np.ndarray:
+    """`value` (a Tensor, array, number or nested list) as an array of numbers (bool, int or float),
+    else a TypeError naming the op: None, strings, objects, complex numbers and ragged lists must
+    not reach NumPy, whose own errors would not say which op or argument was wrong."""
+    try:
+        return as_array(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: {name} must be a Tensor, an array, a number or an equally long (nested) "
+                        f"list of numbers, got {what_came(value)}") from None
+
+
 def float_array(op: str, name: str, value) -> np.ndarray:
     """`value` (a Tensor, array or nested list) as an array of float32 or float64, else a TypeError.
 
     Ints, bools, float16, longdouble, complex, strings and objects are refused here, before they
     reach a kernel that has no version for them (Numba's errors would not name the op)."""
-    try:
-        array = as_array(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{op}: {name} must be a Tensor or a float array, got {type(value).__name__}") from None
+    numeric = np.dtype(getattr(value, "dtype", np.float32)).kind in "biuf"  # else the dtype says what came
+    array = number_array(op, name, value) if numeric else value
     if array.dtype not in FLOAT_DTYPES:
-        hint = " (cast with .float() or .double())" if array.dtype.kind in "biuf" else ""
+        hint = " (cast with .float() or .double())" if numeric else ""
         raise TypeError(f"{op}: {name} must be float32 or float64, got {array.dtype}{hint}")
     return array
 
 
 def integer_array(op: str, name: str, value) -> np.ndarray:
     """`value` as an array of integers (indices), else a TypeError."""
-    try:
-        array = as_array(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{op}: {name} must be a Tensor or an integer array, got {type(value).__name__}") from None
+    array = number_array(op, name, value)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{op}: {name} must be integers, got {array.dtype}")
     return array
