@@ -64,6 +64,13 @@ def probability(op: str, name: str, value) -> float:
     return float(value)
 
 
+def non_negative(op: str, name: str, value) -> float:
+    """`value` as a float >= 0 (an eps), or a ValueError (NaN too)."""
+    if not is_real(value) or not value >= 0:  # also refuses NaN
+        raise ValueError(f"{op}: {name} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
 # ---- arrays: dtype and rank ------------------------------------------------------------------
 def shape_of(value) -> tuple:
     """The shape of a Tensor or array (without copying it)."""
@@ -108,17 +115,19 @@ def integer_array(op: str, name: str, value) -> np.ndarray:
     return array
 
 
-def check_bytes(op: str, nbytes: int) -> None:
-    """A MemoryError naming the op if an array of `nbytes` would exceed minicnn's memory limit
-    (minicnn.kernels.memory_limit), raised before NumPy tries to allocate it."""
+def check_bytes(op: str, nbytes: int, what: str = "the output") -> None:
+    """A MemoryError naming the op if an array of `nbytes` (`what`) would exceed minicnn's memory
+    limit (minicnn.kernels.memory_limit), raised before NumPy tries to allocate it."""
     if nbytes > memory_limit():
-        raise MemoryError(f"{op}: the output would take {nbytes:,} bytes ({nbytes / 2 ** 30:.3g} GiB), more than "
+        raise MemoryError(f"{op}: {what} would take {nbytes:,} bytes ({nbytes / 2 ** 30:.3g} GiB), more than "
                           f"the limit of {memory_limit():,} bytes (minicnn.kernels.set_memory_limit)")
 
 
 def common_float_dtype(op: str, **named) -> np.dtype:
     """The one floating dtype of the given arrays (None entries are skipped), or a TypeError."""
     dtypes = {name: float_array(op, name, value).dtype for name, value in named.items() if value is not None}
+    if not dtypes:  # the first one is the input, which is never optional
+        raise TypeError(f"{op}: {next(iter(named))} must be float32 or float64, got None")
     if len(set(dtypes.values())) > 1:
         listed = ", ".join(f"{name} is {dtype}" for name, dtype in dtypes.items())
         raise TypeError(f"{op}: mixed dtypes ({listed}); cast them to one with .float() or .double()")
