@@ -7,7 +7,7 @@ import numpy as np
 
 from ..tensor import Function, Tensor
 from ._util import broadcast_shape, normalize_axes, normalize_axis, pick_axis, unbroadcast
-from .checks import number_array
+from .checks import int_tuple, number_array
 
 
 def _shape_args(shape) -> tuple:
@@ -366,27 +366,37 @@ PAD_MODES = ("constant", "reflect", "replicate", "circular")
 def pad(a, pad, mode="constant", value=0.0):
     """Pad the last len(pad)//2 axes, PyTorch's F.pad order: (last_before, last_after,
     second_last_before, ...). Modes: constant (with `value`), reflect, replicate, circular.
+
+    A negative width crops that many entries from that side instead, as in PyTorch (so
+    pad(x, (-1, -1)) drops the first and last column); the crop comes first, then the padding.
     """
-    number_array("pad", "input", a)
+    op = "pad"
+    number_array(op, "input", a)
     shape = np.shape(a.array if isinstance(a, Tensor) else a)
-    pad = tuple(pad)
-    if len(pad) % 2 or len(pad) // 2 > len(shape):
-        raise ValueError(f"pad: needs an even number of widths, at most 2 per axis of {shape}, got {pad}")
-    if any(not isinstance(p, (int, np.integer)) or p < 0 for p in pad):
-        raise ValueError(f"pad: widths must be non-negative integers, got {pad}")
+    if not isinstance(pad, (tuple, list)) or len(pad) % 2 or len(pad) // 2 > len(shape):
+        raise ValueError(f"{op}: needs an even number of widths, at most 2 per axis of {shape}, got {pad!r}")
+    pad = int_tuple(pad, len(pad), "pad", op, minimum=None)
     if mode not in PAD_MODES:
-        raise ValueError(f"pad: mode must be one of {PAD_MODES}, got {mode!r}")
-    widths = [(0, 0)] * len(shape)
+        raise ValueError(f"{op}: mode must be one of {PAD_MODES}, got {mode!r}")
+    widths, crop = [(0, 0)] * len(shape), [slice(None)] * len(shape)
     for k in range(len(pad) // 2):
         axis = len(shape) - 1 - k
-        widths[axis] = (int(pad[2 * k]), int(pad[2 * k + 1]))
-        n, largest = shape[axis], builtins.max(widths[axis])
+        before, after = pad[2 * k], pad[2 * k + 1]
+        n = shape[axis] + builtins.min(before, 0) + builtins.min(after, 0)  # the size once cropped
+        if n < 0:
+            raise ValueError(f"{op}: widths ({before}, {after}) crop more than the {shape[axis]} entries "
+                             f"of axis {axis}")
+        crop[axis] = slice(-builtins.min(before, 0), shape[axis] + builtins.min(after, 0))
+        widths[axis] = (builtins.max(before, 0), builtins.max(after, 0))
+        largest = builtins.max(widths[axis])
         if mode == "reflect" and largest >= n:
-            raise ValueError(f"pad: reflect padding {largest} must be smaller than the axis size {n}")
+            raise ValueError(f"{op}: reflect padding {largest} must be smaller than the axis size {n}")
         if mode in ("replicate", "circular") and n == 0 and largest:
-            raise ValueError(f"pad: {mode} padding needs a non-empty axis")
+            raise ValueError(f"{op}: {mode} padding needs a non-empty axis")
         if mode == "circular" and largest > n:
-            raise ValueError(f"pad: circular padding {largest} must not exceed the axis size {n}")
+            raise ValueError(f"{op}: circular padding {largest} must not exceed the axis size {n}")
+    if any(c != slice(None) for c in crop):
+        a = getitem(a, tuple(crop))
     return Pad.apply(a, tuple(widths), mode, value)
 
 
