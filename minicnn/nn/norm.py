@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import functional as F
 from ..functional.checks import float_array, is_int
-from ..tensor import DEFAULT_DTYPE, Tensor
+from ..tensor import DEFAULT_DTYPE
 from .module import Module, Parameter
 
 
