@@ -95,8 +95,8 @@ def test_modules(dims):
 @pytest.mark.parametrize("call, match", [
     (lambda: F.conv_transpose1d(np.zeros((1, 2, 4)), np.zeros((3, 1, 2))),
      r"conv_transpose1d: input has 2 channels but weight expects 3"),
-    (lambda: F.conv_transpose3d(np.zeros((1, 2, 4, 4)), np.zeros((2, 1, 2, 2, 2))),
-     r"conv_transpose3d: input must be 5-D \(N, C, D, H, W\)"),
+    (lambda: F.conv_transpose3d(np.zeros((2, 4, 4)), np.zeros((2, 1, 2, 2, 2))),
+     r"conv_transpose3d: input must be 5-D \(N, C, D, H, W\) or 4-D unbatched \(C, D, H, W\), got shape \(2, 4, 4\)"),
     (lambda: F.conv_transpose1d(np.zeros((1, 2, 4)), np.zeros((2, 1, 2)), stride=2, output_padding=2),
      "conv_transpose1d: output_padding .* must be smaller than the stride"),
     (lambda: F.conv_transpose3d(np.zeros((1, 2, 1, 1, 1)), np.zeros((2, 1, 1, 1, 1)), padding=1),

@@ -85,7 +85,7 @@ def test_unbatched_input_and_modules():
     (lambda: F.unfold(np.zeros((2, 3)), 2), ValueError, r"unfold: input must be \(N, C, H, W\) or \(C, H, W\)"),
     (lambda: F.unfold(np.zeros((1, 1, 2, 2)), 3), ValueError, "unfold: kernel of size 3"),
     (lambda: F.unfold(np.zeros((1, 1, 2, 2)), 2.5), TypeError, "unfold: kernel_size must be an int or a tuple of 2"),
-    (lambda: F.unfold(np.zeros((1, 1, 2, 2)), 1, padding=-1), ValueError, "unfold: padding must be at least 0"),
+    (lambda: F.unfold(np.zeros((1, 1, 2, 2)), 1, padding=-1), ValueError, "unfold: padding must be non-negative"),
     (lambda: F.unfold(np.zeros((1, 1, 2, 2), np.int64), 1), TypeError, "unfold: input must be float32 or float64"),
     (lambda: F.fold(np.zeros((1, 5, 4)), (3, 3), 2), ValueError, r"fold: input's dimension 1 \(5\) must be a positive multiple of kh\*kw = 4"),
     (lambda: F.fold(np.zeros((1, 4, 3)), (3, 3), 2), ValueError, r"fold: output_size \(3, 3\) .* has 2x2 = 4 blocks, but input has L = 3"),

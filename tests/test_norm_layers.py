@@ -111,7 +111,7 @@ def test_modules_float32_parameters_and_state():
     (lambda x: F.group_norm(x, 3), ValueError, "group_norm: num_groups=3 must divide the 4 channels"),
     (lambda x: F.group_norm(x, 0), ValueError, "group_norm: num_groups must be a positive int"),
     (lambda x: F.group_norm(x, 2, bias=np.ones(2)), ValueError, r"group_norm: bias should have shape \(4,\)"),
-    (lambda x: F.layer_norm(x.astype(np.int64), 4), TypeError, "layer_norm: expected a floating-point input"),
+    (lambda x: F.layer_norm(x.astype(np.int64), 4), TypeError, "layer_norm: input must be float32 or float64, got int64"),
     (lambda x: nn.GroupNorm(3, 4), ValueError, "GroupNorm: num_groups=3 must divide num_channels=4"),
     (lambda x: nn.GroupNorm(2, 6)(x), ValueError, r"GroupNorm: expected input \(N, 6, \*\)"),
     (lambda x: nn.LayerNorm(0), ValueError, "LayerNorm: normalized_shape must be a positive int"),

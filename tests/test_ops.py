@@ -338,8 +338,33 @@ def test_pad_errors():
         F.pad(x, (1, 1), "mirror")
     with pytest.raises(ValueError, match="even number"):
         F.pad(x, (1,))
-    with pytest.raises(ValueError, match="non-negative"):
-        F.pad(x, (-1, 1))
+    with pytest.raises(ValueError, match=r"pad: widths \(-2, -2\) crop more than the 3 entries of axis 1"):
+        F.pad(x, (-2, -2))
+    with pytest.raises(TypeError, match="pad: pad must be an int or a tuple of 2 ints"):
+        F.pad(x, (1.0, 1))
+
+
+@given(x=arrays(shapes(min_dims=1, max_dims=3, min_side=1, max_side=5)), data=st.data(),
+       mode=st.sampled_from(["constant", "replicate"]))
+def test_negative_pad_widths_crop(x, data, mode):
+    """PyTorch's cropping: a negative width drops entries from that side, the positive ones pad
+    what is left. Reference: the slice of the definition, then NumPy's pad."""
+    k = data.draw(st.integers(1, x.ndim))
+    pad, crop, widths = [], [slice(None)] * x.ndim, [(0, 0)] * x.ndim
+    for axis in range(x.ndim - 1, x.ndim - 1 - k, -1):
+        n = x.shape[axis]
+        before = data.draw(st.integers(-n, 2))
+        after = data.draw(st.integers(-(n + min(before, 0)), 2))
+        if mode == "replicate" and n + min(before, 0) + min(after, 0) == 0:
+            before, after = min(before, 0), min(after, 0)  # nothing left to replicate
+        pad += [before, after]
+        crop[axis] = slice(-min(before, 0), n + min(after, 0))
+        widths[axis] = (max(before, 0), max(after, 0))
+    expected = _reference_pad(x[tuple(crop)], widths, mode, 0.5)
+    out = F.pad(leaf(x), tuple(pad), mode, value=0.5)
+    np.testing.assert_array_equal(out.array, expected)
+    weights = np.random.default_rng(3).standard_normal(out.shape)
+    assert_gradcheck(lambda t: F.pad(t, tuple(pad), mode, value=0.5) * weights, [leaf(x)])
 
 
 @given(pair=broadcast_pair())

@@ -283,5 +283,5 @@ def test_normalize_zero_vector_and_eps():
 def test_normalize_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
         F.normalize(leaf(np.ones((2, 3))), **kwargs)
-    with pytest.raises(TypeError, match="normalize: expected a floating-point input"):
+    with pytest.raises(TypeError, match="normalize: input must be float32 or float64, got int64"):
         F.normalize(np.ones((2, 3), np.int64))

@@ -19,6 +19,8 @@ def normalize_axes(axis, ndim: int, op: str) -> tuple:
     """
     if axis is None:
         return tuple(range(ndim))
+    if not isinstance(axis, (int, np.integer, tuple, list)):
+        raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     if not axes:
         return tuple(range(ndim))

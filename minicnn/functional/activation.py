@@ -17,6 +17,7 @@ from scipy.special import erf, expit
 
 from ..tensor import Function, Tensor
 from ._util import normalize_axis, pick_axis
+from .checks import is_real, number_array
 
 
 class Tanh(Function):
@@ -247,50 +248,58 @@ class LogSoftmax(Function):
 
 
 def _number(op, name, value) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+    if not is_real(value):
         raise TypeError(f"{op}: {name} must be a number, got {value!r}")
     return float(value)
 
 
 def tanh(a):
     """Hyperbolic tangent."""
+    number_array("tanh", "input", a)
     return Tanh.apply(a)
 
 
 def sigmoid(a):
     """Logistic sigmoid 1 / (1 + exp(-a))."""
+    number_array("sigmoid", "input", a)
     return Sigmoid.apply(a)
 
 
 def relu(a):
     """max(a, 0); gradient 0 at a == 0, as PyTorch. NaN stays NaN and passes its gradient."""
+    number_array("relu", "input", a)
     return ReLU.apply(a)
 
 
 def leaky_relu(a, negative_slope=0.01):
     """a for a > 0, negative_slope * a otherwise (NaN stays NaN; its gradient is the slope)."""
+    number_array("leaky_relu", "input", a)
     return LeakyReLU.apply(a, _number("leaky_relu", "negative_slope", negative_slope))
 
 
 def elu(a, alpha=1.0):
     """Exponential linear unit (Clevert et al. 2016): a for a > 0, alpha * (exp(a) - 1) otherwise.
     NaN stays NaN and passes its gradient unchanged (PyTorch's `a <= 0` test is false)."""
+    number_array("elu", "input", a)
     return ELU.apply(a, _number("elu", "alpha", alpha))
 
 
 def hardsigmoid(a):
     """Piecewise-linear sigmoid: 0 for a <= -3, 1 for a >= 3, a / 6 + 1/2 in between (PyTorch's).
     NaN stays NaN, with gradient 0."""
+    number_array("hardsigmoid", "input", a)
     return HardSigmoid.apply(a)
 
 
 def relu6(input):
     """min(max(input, 0), 6) (MobileNets' bounded ReLU). NaN stays NaN and passes its gradient."""
+    number_array("relu6", "input", input)
     return ReLU6.apply(input)
 
 
 def hardswish(input):
     """input * relu6(input + 3) / 6 (MobileNetV3). NaN stays NaN and passes its gradient."""
+    number_array("hardswish", "input", input)
     return Hardswish.apply(input)
 
 
@@ -299,6 +308,7 @@ def gelu(input, approximate="none"):
 
     approximate="none" uses erf exactly, "tanh" the tanh approximation (as PyTorch; see GELU).
     """
+    number_array("gelu", "input", input)
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return GELU.apply(input, approximate)
@@ -306,11 +316,13 @@ def gelu(input, approximate="none"):
 
 def silu(input):
     """input * sigmoid(input), also called swish."""
+    number_array("silu", "input", input)
     return SiLU.apply(input)
 
 
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta * input)) / beta, a smooth relu; linear where beta * input > threshold."""
+    number_array("softplus", "input", input)
     beta = _number("softplus", "beta", beta)
     if beta == 0:
         raise ValueError("softplus: beta must be non-zero, got 0")
@@ -336,9 +348,11 @@ def softmax(a, dim=None, *, axis=None):
 
     Without dim, PyTorch's legacy rule (with its warning): dim 0 for 0-, 1- and 3-D input, else 1.
     """
+    number_array("softmax", "input", a)
     return Softmax.apply(a, _softmax_axis(a, axis, dim, "softmax"))
 
 
 def log_softmax(a, dim=None, *, axis=None):
     """log(softmax(a)) along `dim`, computed stably (log-sum-exp); dim defaults as in softmax."""
+    number_array("log_softmax", "input", a)
     return LogSoftmax.apply(a, _softmax_axis(a, axis, dim, "log_softmax"))

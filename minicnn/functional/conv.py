@@ -216,6 +216,20 @@ TRANSPOSED_WEIGHT_LAYOUTS = {1: "(Cin, Cout/groups, kW)", 2: "(Cin, Cout/groups,
                              3: "(Cin, Cout/groups, kD, kH, kW)"}
 
 
+def transpose_padding(op, padding, output_padding, kernel, stride, dilation) -> tuple:
+    """(padding pairs, output_padding) of a transposed convolution, checked: an int or tuple
+    padding (no string modes), and 0 <= output_padding < max(stride, dilation) per axis."""
+    if isinstance(padding, str):
+        raise ValueError(f"{op}: padding must be an int or a tuple, got {padding!r} "
+                         "(the string modes belong to the forward convolutions)")
+    pairs = padding_pairs(padding, kernel, stride, dilation, op)
+    extra = int_tuple(output_padding, len(kernel), "output_padding", op, minimum=0)
+    if any(e >= max(s, d) for e, s, d in zip(extra, stride, dilation)):
+        raise ValueError(f"{op}: output_padding {extra} must be smaller than the stride {stride} "
+                         f"or the dilation {dilation}")
+    return pairs, extra
+
+
 def _conv_transpose(op, dims, input, weight, bias, stride, padding, output_padding, groups, dilation, algorithm):
     """Check the arguments of a `dims`-D transposed convolution and run it (see conv_transpose2d)."""
     x, batched = as_batch(op, input, dims)
@@ -232,14 +246,7 @@ def _conv_transpose(op, dims, input, weight, bias, stride, padding, output_paddi
     _check_bias(op, bias, (c_out,))
     stride = int_tuple(stride, dims, "stride", op)
     dilation = int_tuple(dilation, dims, "dilation", op)
-    if isinstance(padding, str):
-        raise ValueError(f"{op}: padding must be an int or a tuple, got {padding!r} "
-                         "(the string modes belong to the forward convolutions)")
-    pairs = padding_pairs(padding, ws[2:], stride, dilation, op)
-    extra = int_tuple(output_padding, dims, "output_padding", op, minimum=0)
-    if any(e >= max(s, d) for e, s, d in zip(extra, stride, dilation)):
-        raise ValueError(f"{op}: output_padding {extra} must be smaller than the stride {stride} "
-                         f"or the dilation {dilation}")
+    pairs, extra = transpose_padding(op, padding, output_padding, ws[2:], stride, dilation)
     out = tuple((n - 1) * s - before - after + d * (k - 1) + e + 1
                 for n, s, (before, after), d, k, e in zip(xs[2:], stride, pairs, dilation, ws[2:], extra))
     # The convolution being transposed maps (N, Cout, *out) to (N, Cin, *in) with this very weight,

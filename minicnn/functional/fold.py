@@ -13,11 +13,13 @@ Both run on the im2col/col2im kernels the im2col convolution uses (minicnn.kerne
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..kernels import ConvGeometry, im2col
 from ..tensor import Function
-from .checks import common_float_dtype, int_tuple, output_spatial, shape_of
+from .checks import check_bytes, common_float_dtype, int_tuple, output_spatial, shape_of
 from .shape import reshape
 
 
@@ -94,7 +96,8 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
         raise ValueError(f"{op}: input must be (N, C, H, W) or (C, H, W) with non-empty C, H, W, "
                          f"got shape {shape}")
     batched = shape if len(shape) == 4 else (1,) + shape
-    kernel, dilation, pairs, stride, _ = _window(op, batched[2:], kernel_size, dilation, padding, stride)
+    kernel, dilation, pairs, stride, blocks = _window(op, batched[2:], kernel_size, dilation, padding, stride)
+    check_bytes(op, batched[0] * batched[1] * math.prod(kernel) * math.prod(blocks) * np.dtype(dtype).itemsize)
     geometry = _geometry(*batched[:2], batched[2:], kernel, dilation, pairs, stride, dtype)
     out = Unfold.apply(reshape(input, batched), geometry)
     return out if len(shape) == 4 else reshape(out, out.shape[1:])

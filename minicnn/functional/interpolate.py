@@ -23,8 +23,8 @@ import math
 
 import numpy as np
 
-from ..tensor import Function, as_array
-from .checks import is_int
+from ..tensor import Function
+from .checks import float_array, is_int
 
 LINEAR_MODES = {"linear": 3, "bilinear": 4, "trilinear": 5}  # mode -> the input rank it needs
 MODES = ("nearest",) + tuple(LINEAR_MODES)
@@ -117,11 +117,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     Differentiable: the backward adds each output's gradient to the input samples it read.
     """
     op = "interpolate"
-    array = as_array(input)
+    array = float_array(op, "input", input)
     if mode not in MODES:
         raise ValueError(f"{op}: mode must be one of {MODES}, got {mode!r}")
-    if array.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{op}: input must be float32 or float64, got {array.dtype}")
     ranks = (3, 4, 5) if mode == "nearest" else (LINEAR_MODES[mode],)
     if array.ndim not in ranks:
         layouts = {3: "(N, C, W)", 4: "(N, C, H, W)", 5: "(N, C, D, H, W)"}

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..tensor import Function, Tensor, as_array
 from .arithmetic import cast, mul, sub
-from .checks import is_int, shape_of
+from .checks import float_array, is_int, number_array, shape_of
 from .pointwise import abs
 from .reduction import mean, sum
 
@@ -36,14 +36,14 @@ def _reduce(op, losses, reduction):
 
 
 def _same_shape(op, input, target):
-    a, b = shape_of(input), shape_of(target)
+    a, b = number_array(op, "input", input).shape, number_array(op, "target", target).shape
     if a != b:
         raise ValueError(f"{op}: input shape {a} and target shape {b} differ")
 
 
 # ---- one-hot encoding ----------------------------------------------------------------------
 def _index_array(op, value) -> np.ndarray:
-    array = as_array(value)
+    array = number_array(op, "class indices", value)
     if not np.issubdtype(array.dtype, np.integer):
         raise TypeError(f"{op}: class indices must be integers, got dtype {array.dtype}")
     return array
@@ -156,12 +156,9 @@ class NLLLoss(Function):
 
 
 def _scores_shape(op, scores):
-    shape = shape_of(scores)
+    shape = float_array(op, "input", scores).shape
     if len(shape) < 2:
         raise ValueError(f"{op}: input must be (N, C) or (N, C, d1, ...), got shape {shape}")
-    dtype = as_array(scores).dtype
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"{op}: input must be float32 or float64, got {dtype}")
     return shape
 
 
@@ -171,7 +168,7 @@ def _class_weights(op, weight, classes, dtype):
     if isinstance(weight, str):
         raise TypeError(f"{op}: weight must be a tensor of class weights, got {weight!r} "
                         "(pass reduction= by keyword; the third argument is weight, as in PyTorch)")
-    w = as_array(weight)
+    w = number_array(op, "weight", weight)
     if w.shape != (classes,) or not np.issubdtype(w.dtype, np.floating):
         raise ValueError(f"{op}: weight must be a floating tensor of shape ({classes},), one per class, "
                          f"got {w.dtype} of shape {w.shape}")
@@ -230,7 +227,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     weight = _class_weights(op, weight, classes, dtype)
     out_shape = (shape[0],) + tuple(shape[2:])
     rows = int(np.prod(out_shape))
-    t = as_array(target)
+    t = number_array(op, "target", target)
     if np.issubdtype(t.dtype, np.floating):
         if t.shape != shape:
             raise ValueError(f"{op}: probability targets must have the input's shape {shape}, got {t.shape}")
@@ -336,7 +333,7 @@ def _binary_arguments(op, input, target, reduction):
 def _broadcast_constant(op, name, value, shape, dtype):
     if value is None:
         return None
-    array = as_array(value)
+    array = number_array(op, name, value)
     try:
         np.broadcast_to(array, shape)
     except ValueError:

@@ -11,7 +11,7 @@ from ..kernels import lrn as lrn_kernels
 from ..tensor import Function
 from ._util import normalize_axes
 from .arithmetic import add, div, mul, sub
-from .checks import float_array, is_int, is_real, shape_of
+from .checks import float_array, is_int, is_real, non_negative, shape_of
 from .pointwise import clamp, sqrt
 from .reduction import mean
 from .shape import reshape, transpose, where
@@ -247,12 +247,6 @@ def _affine(x, weight, bias, shape):
     return x if bias is None else add(x, reshape(bias, shape))
 
 
-def _check_eps(op, eps):
-    if not is_real(eps) or not eps >= 0:
-        raise ValueError(f"{op}: eps must be a non-negative number, got {eps!r}")
-    return float(eps)
-
-
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Layer normalisation (Ba, Kiros and Hinton 2016), PyTorch's F.layer_norm.
 
@@ -273,10 +267,10 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         raise ValueError(f"{op}: normalized_shape={normalized} needs an input of shape (*, "
                          f"{', '.join(map(str, normalized))}), got {array.shape}")
     for name, value in (("weight", weight), ("bias", bias)):
-        if value is not None and shape_of(value) != normalized:
+        if value is not None and float_array(op, name, value).shape != normalized:
             raise ValueError(f"{op}: {name} must have shape {normalized} (normalized_shape), "
                              f"got {shape_of(value)}")
-    eps = _check_eps(op, eps)
+    eps = non_negative(op, "eps", eps)
     features = int(np.prod(normalized))
     rows = reshape(input, (array.size // features if features else 0, features))
     out = reshape(_standardize_rows(rows, eps), array.shape)
@@ -304,7 +298,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
                          f"of shape {array.shape}")
     _check_channel_vector(op, "weight", weight, channels)
     _check_channel_vector(op, "bias", bias, channels)
-    eps = _check_eps(op, eps)
+    eps = non_negative(op, "eps", eps)
     n = array.shape[0]
     rows = reshape(input, (n * num_groups, channels // num_groups * int(np.prod(array.shape[2:]))))
     out = reshape(_standardize_rows(rows, eps), array.shape)
@@ -353,5 +347,5 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
     if not is_real(p) or not p > 0:
         raise ValueError(f"{op}: p must be a positive number or inf, got {p!r}")
     axes = normalize_axes(dim, array.ndim, op)
-    eps = _check_eps(op, eps)
+    eps = non_negative(op, "eps", eps)
     return div(input, clamp(VectorNorm.apply(input, float(p), axes), min=eps))

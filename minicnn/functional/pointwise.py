@@ -5,7 +5,7 @@ import numpy as np
 
 from ..tensor import Function, Tensor
 from ._util import broadcast_shape, unbroadcast
-from .checks import shape_of
+from .checks import number_array, shape_of
 
 
 class Exp(Function):
@@ -100,21 +100,25 @@ class Clamp(Function):
 
 def exp(a):
     """e ** a."""
+    number_array("exp", "input", a)
     return Exp.apply(a)
 
 
 def log(a):
     """Natural logarithm (NaN for negative input, -inf at 0, propagated, never raised)."""
+    number_array("log", "input", a)
     return Log.apply(a)
 
 
 def sqrt(a):
     """Square root."""
+    number_array("sqrt", "input", a)
     return Sqrt.apply(a)
 
 
 def abs(a):
     """|a|; gradient sign(a), PyTorch's sign: 0 at 0 and at NaN (the forward keeps NaN)."""
+    number_array("abs", "input", a)
     return Abs.apply(a)
 
 
@@ -125,11 +129,14 @@ def clamp(input, min=None, max=None):
     shape). Tensor bounds get gradients where they are active (see Clamp). If min > max the
     result is max, as in PyTorch. NaN in input stays NaN.
     """
+    number_array("clamp", "input", input)
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     for name, bound in (("min", min), ("max", max)):
         if bound is not None and not isinstance(bound, (Tensor, np.ndarray, int, float, np.number)):
             raise TypeError(f"clamp: {name} must be a number or a tensor, got {type(bound).__name__}")
+        if bound is not None:
+            number_array("clamp", name, bound)
     broadcast_shape("clamp", *(shape_of(v) for v in (input, min, max) if v is not None))
     # A NumPy scalar bound acts as a Python number (float64 bound, float32 input: float32 out)
     min, max = (v.item() if isinstance(v, np.generic) else v for v in (min, max))

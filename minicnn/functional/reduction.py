@@ -12,7 +12,7 @@ import numpy as np
 
 from ..tensor import Function, Tensor, ValuesIndices, as_array
 from .arithmetic import maximum, minimum
-from .checks import is_int
+from .checks import is_int, number_array
 from ._util import normalize_axes, normalize_axis, pick_axis
 
 
@@ -85,7 +85,7 @@ class Gather(Function):
 
 
 def _axes(input, axis, dim, op) -> tuple:
-    return normalize_axes(pick_axis(axis, dim, op), np.ndim(as_array(input)), op)
+    return normalize_axes(pick_axis(axis, dim, op), np.ndim(number_array(op, "input", input)), op)
 
 
 def sum(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
@@ -99,8 +99,8 @@ def mean(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 
 def _amax_or_amin(op, input, dim, keepdim):
-    axes = normalize_axes(dim, np.ndim(as_array(input)), op)
-    shape = np.shape(as_array(input))
+    shape = np.shape(number_array(op, "input", input))
+    axes = normalize_axes(dim, len(shape), op)
     if 0 in (shape[i] for i in axes):
         raise ValueError(f"{op}: cannot reduce an empty tensor of shape {shape} over dims {axes}")
     return Extremum.apply(input, axes, bool(keepdim), largest=op in ("max", "amax"))
@@ -120,7 +120,7 @@ def _one_axis(input, dim, op):
     """(input, axis, was_0d) for the ops that select along one axis: a 0-d tensor is read as shape (1,)."""
     if not is_int(dim):
         raise TypeError(f"{op}: dim must be an int, got {dim!r}")
-    shape = np.shape(as_array(input))
+    shape = np.shape(number_array(op, "input", input))
     axis = normalize_axis(dim, len(shape), op)
     if not shape:
         from .shape import reshape
@@ -146,7 +146,7 @@ def _select(op, input, dim, keepdim, axis, keepdims):
     if dim is None:
         return _amax_or_amin(op, input, (), False)
     input, axis, was_0d = _one_axis(input, dim, op)
-    a = as_array(input)
+    a = number_array(op, "input", input)
     if a.shape[axis] == 0:
         raise ValueError(f"{op}: cannot reduce dim {dim} of size 0 (shape {a.shape})")
     arg = np.argmax if op == "max" else np.argmin
@@ -172,7 +172,7 @@ def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 def _argextreme(op, input, dim, keepdim, axis):
     dim = pick_axis(axis, dim, op)
-    a = as_array(input)
+    a = number_array(op, "input", input)
     if a.size == 0:
         raise ValueError(f"{op}: cannot take the {op} of an empty tensor of shape {a.shape}")
     arg = np.argmax if op == "argmax" else np.argmin
@@ -232,7 +232,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
 
 
 def _logical(op, reducer, input, dim, keepdim):
-    a = as_array(input)
+    a = number_array(op, "input", input)
     axes = normalize_axes(dim, a.ndim, op)
     return Tensor(np.asarray(reducer(a, axis=axes, keepdims=bool(keepdim))))
 

@@ -6,10 +6,13 @@ matching op of minicnn.functional in forward.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import functional as F
-from ..functional.checks import int_tuple, output_spatial, padding_pairs
+from ..functional.checks import check_bytes, int_tuple, output_spatial, padding_pairs
+from ..functional.conv import transpose_padding
 from ..tensor import DEFAULT_DTYPE, Tensor
 from . import init
 from .module import Module, Parameter
@@ -23,9 +26,10 @@ def _positive(layer: str, **values) -> None:
             raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
 
 
-def _parameters(weight_shape, bias_shape, fan_in_shape, dtype, generator):
+def _parameters(weight_shape, bias_shape, fan_in_shape, dtype, generator, name):
     """Weight and bias Parameters initialised as PyTorch's Conv layers, with the fan-in read from
     `fan_in_shape` (Cout, Cin, k...): per-position layers hold many such kernels in one weight."""
+    check_bytes(name, math.prod(weight_shape) * np.dtype(dtype).itemsize, "the weight")
     weight = Tensor(np.empty(fan_in_shape, dtype))
     bias = Tensor(np.empty(bias_shape, dtype)) if bias_shape is not None else None
     init.default_layer_init_(weight, bias, generator)
@@ -57,7 +61,7 @@ class ConvNd(Module):
         # Checked now, so that a bad padding fails when the layer is built, not when first called.
         self._pairs = padding_pairs(padding, self.kernel_size, self.stride, self.dilation, name)
         shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight, self.bias = _parameters(shape, (out_channels,) if bias else None, shape, dtype, generator)
+        self.weight, self.bias = _parameters(shape, (out_channels,) if bias else None, shape, dtype, generator, name)
 
     def forward(self, x):
         padding = self.padding
@@ -143,10 +147,12 @@ class ConvTransposeNd(Module):
         self.kernel_size = int_tuple(kernel_size, dims, "kernel_size", name)
         self.stride = int_tuple(stride, dims, "stride", name)
         self.dilation = int_tuple(dilation, dims, "dilation", name)
-        self.output_padding = int_tuple(output_padding, dims, "output_padding", name, minimum=0)
+        # Checked now, so that a bad padding fails when the layer is built, not when first called.
+        _, self.output_padding = transpose_padding(name, padding, output_padding, self.kernel_size,
+                                                   self.stride, self.dilation)
         self.padding, self.algorithm = padding, algorithm
         shape = (in_channels, out_channels // groups) + self.kernel_size
-        self.weight, self.bias = _parameters(shape, (out_channels,) if bias else None, shape, dtype, generator)
+        self.weight, self.bias = _parameters(shape, (out_channels,) if bias else None, shape, dtype, generator, name)
 
     def forward(self, x):
         return self.conv_transpose(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
@@ -217,7 +223,7 @@ class LocallyConnected2d(Module):
         positions = self.output_size[0] * self.output_size[1]
         self.weight, self.bias = _parameters(
             self.output_size + per_position, self.output_size + (out_channels,) if bias else None,
-            (positions * out_channels,) + per_position[1:], dtype, generator)
+            (positions * out_channels,) + per_position[1:], dtype, generator, name)
 
     def forward(self, x):
         return F.local_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
@@ -250,7 +256,7 @@ class TiledConv2d(Module):
         per_tile = (out_channels, in_channels) + self.kernel_size
         self.weight, self.bias = _parameters(
             self.tile + per_tile, self.tile + (out_channels,) if bias else None,
-            (self.tile[0] * self.tile[1] * out_channels,) + per_tile[1:], dtype, generator)
+            (self.tile[0] * self.tile[1] * out_channels,) + per_tile[1:], dtype, generator, name)
 
     def forward(self, x):
         return F.tiled_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from ..functional.checks import is_int
+from ..functional.checks import is_int, non_negative
 from ..tensor import DEFAULT_DTYPE
 from .module import Module, Parameter
 
@@ -19,12 +19,12 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, *, dtype=DEFAULT_DTYPE):
         super().__init__()
-        shape = (normalized_shape,) if is_int(normalized_shape) else tuple(normalized_shape)
-        if not shape or not all(is_int(n) and n > 0 for n in shape):
+        shape = (normalized_shape,) if is_int(normalized_shape) else normalized_shape
+        if not isinstance(shape, (tuple, list)) or not shape or not all(is_int(n) and n > 0 for n in shape):
             raise ValueError(f"LayerNorm: normalized_shape must be a positive int or a tuple of them, "
                              f"got {normalized_shape!r}")
         self.normalized_shape = tuple(int(n) for n in shape)
-        self.eps, self.elementwise_affine = eps, elementwise_affine
+        self.eps, self.elementwise_affine = non_negative("LayerNorm", "eps", eps), elementwise_affine
         self.weight = Parameter(np.ones(self.normalized_shape, dtype)) if elementwise_affine else None
         self.bias = Parameter(np.zeros(self.normalized_shape, dtype)) if elementwise_affine and bias else None
         for name in ("weight", "bias"):
@@ -52,7 +52,8 @@ class GroupNorm(Module):
                 raise ValueError(f"GroupNorm: {name} must be a positive int, got {value!r}")
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_groups={num_groups} must divide num_channels={num_channels}")
-        self.num_groups, self.num_channels, self.eps, self.affine = int(num_groups), int(num_channels), eps, affine
+        self.num_groups, self.num_channels, self.affine = int(num_groups), int(num_channels), affine
+        self.eps = non_negative("GroupNorm", "eps", eps)
         if affine:
             self.weight = Parameter(np.ones(num_channels, dtype))
             self.bias = Parameter(np.zeros(num_channels, dtype))
