@@ -15,11 +15,12 @@ import os
 # (at the first parallel kernel call); a value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
-from . import direct, fft, gemm, im2col, separable, winograd  # noqa: E402
+from . import direct, fft, gemm, im2col, reference, separable, winograd  # noqa: E402
 from .registry import (ALGORITHMS, ConvAlgorithm, ConvGeometry, autotune, autotune_cache,  # noqa: E402
                        choose_algorithm, eligible_algorithms, get_algorithm, heuristic_choice,
                        output_length, register_algorithm)
 
 for _algorithm in (direct.ALGORITHM, im2col.ALGORITHM, gemm.ALGORITHM, winograd.F2X3_ALGORITHM,
-                   winograd.F4X3_ALGORITHM, fft.ALGORITHM, separable.SEPARABLE, separable.DEPTHWISE):
+                   winograd.F4X3_ALGORITHM, fft.ALGORITHM, separable.SEPARABLE, separable.DEPTHWISE,
+                   reference.ALGORITHM):
     register_algorithm(_algorithm)
