@@ -1,0 +1,80 @@
+"""What a lab experiment returns: a table, the claim it tests, whether the claim held on this
+run, and the curves for --plot.
+
+A claim is judged by a rule written before the run (in each experiment's docstring); the
+verdict says what was measured. It is never adjusted to make the claim hold.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class Panel:
+    """One plot of a figure: series label -> (xs, ys)."""
+
+    title: str
+    xlabel: str
+    ylabel: str
+    series: dict
+    log_y: bool = False
+
+
+@dataclasses.dataclass
+class Report:
+    name: str
+    claim: str
+    header: list
+    rows: list
+    held: bool
+    verdict: str
+    setting: str = ""
+    panels: list = dataclasses.field(default_factory=list)
+
+    def table(self) -> str:
+        """The rows as an aligned text table (numbers right-aligned)."""
+        cells = [[_cell(v) for v in row] for row in self.rows]
+        widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(self.header)]
+
+        def line(values):
+            return "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths)))
+
+        rule = "-" * len(line(self.header))
+        return "\n".join([rule, line(self.header), rule] + [line(r) for r in cells] + [rule])
+
+    def text(self) -> str:
+        parts = [f"lab {self.name}: {self.claim}"]
+        if self.setting:
+            parts.append(self.setting)
+        parts += [self.table(), f"claim {'HELD' if self.held else 'did NOT hold'} on this run: {self.verdict}"]
+        return "\n".join(parts)
+
+    def figure(self):
+        """A matplotlib Figure with one panel per entry of `panels` (needs the `plot` extra)."""
+        from ..viz.figure import figure
+
+        count = max(len(self.panels), 1)
+        fig = figure(4.6 * count, 3.8)
+        axes = fig.subplots(1, count, squeeze=False)[0]
+        for ax, panel in zip(axes, self.panels):
+            for label, (xs, ys) in panel.series.items():
+                ax.plot(xs, ys, "-o", markersize=3, label=label)
+            if panel.log_y:
+                ax.set_yscale("log")
+            ax.set_title(panel.title, fontsize=10)
+            ax.set_xlabel(panel.xlabel)
+            ax.set_ylabel(panel.ylabel)
+            ax.grid(alpha=0.3, which="both")
+            ax.legend(fontsize=8)
+        fig.suptitle(f"lab {self.name}: claim {'held' if self.held else 'did not hold'}")
+        return fig
+
+
+def _cell(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return "-" if value is None else str(value)
