@@ -50,10 +50,21 @@ class Report:
         return "\n".join(parts)
 
     def figure(self):
-        """A matplotlib Figure with one panel per entry of `panels` (needs the `plot` extra)."""
+        """A matplotlib Figure with one plot per entry of `panels`, or the table drawn as a figure
+        when there are none (needs the `plot` extra)."""
         from ..viz.figure import figure
 
-        count = max(len(self.panels), 1)
+        if not self.panels:
+            fig = figure(min(2.2 * len(self.header) + 1, 16), 0.35 * len(self.rows) + 1.2)
+            ax = fig.subplots()
+            ax.set_axis_off()
+            table = ax.table(cellText=[[_cell(v) for v in row] for row in self.rows], colLabels=self.header,
+                             loc="center")
+            table.auto_set_font_size(False)
+            table.set_fontsize(8)
+            fig.suptitle(f"lab {self.name}: claim {'held' if self.held else 'did not hold'}")
+            return fig
+        count = len(self.panels)
         fig = figure(4.6 * count, 3.8)
         axes = fig.subplots(1, count, squeeze=False)[0]
         for ax, panel in zip(axes, self.panels):

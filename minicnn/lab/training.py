@@ -134,9 +134,8 @@ def plain_cifar(depth: int, width: float, generator):
     model = build("resnet_cifar", depth=depth, width=width, generator=generator)
     for stage in ("stage1", "stage2", "stage3"):
         blocks = getattr(model.body, stage)
-        for index in range(len(blocks)):
-            block = blocks[index]
-            blocks[index] = nn.Sequential(block.branch, block.post_activation)
+        for index, block in enumerate(list(blocks)):
+            blocks.add_module(str(index), nn.Sequential(block.branch, block.post_activation))
     return model
 
 
