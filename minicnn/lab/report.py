@@ -64,6 +64,8 @@ class Report:
             table.set_fontsize(8)
             fig.suptitle(f"lab {self.name}: claim {'held' if self.held else 'did not hold'}")
             return fig
+        from matplotlib.ticker import MaxNLocator
+
         count = len(self.panels)
         fig = figure(4.6 * count, 3.8)
         axes = fig.subplots(1, count, squeeze=False)[0]
@@ -74,6 +76,7 @@ class Report:
                 ax.set_yscale("log")
             ax.set_title(panel.title, fontsize=10)
             ax.set_xlabel(panel.xlabel)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel(panel.ylabel)
             ax.grid(alpha=0.3, which="both")
             ax.legend(fontsize=8)
