@@ -76,7 +76,8 @@ def test_batches_are_tensors_of_the_right_types_and_sizes():
     images, labels = batches[0]
     assert isinstance(images, Tensor) and images.dtype == np.float32 and images.shape == (4, 1, 3, 3)
     assert isinstance(labels, Tensor) and labels.dtype == np.int64  # like torch's default collate
-    assert [len(b[1]) for b in DataLoader(ds, 4, drop_last=True)] == [4, 4] and len(DataLoader(ds, 4, drop_last=True)) == 2
+    dropping = DataLoader(ds, 4, drop_last=True)
+    assert [len(b[1]) for b in dropping] == [4, 4] and len(dropping) == 2
     assert len(list(DataLoader(numbered(0), 3))) == 0
     assert DataLoader(ds).batch_size == 1 and DataLoader(ds).dataset is ds
 
@@ -102,6 +103,10 @@ def test_generator_defaults_to_minicnn_default_generator():
     np.testing.assert_array_equal(a, b)
     explicit = np.random.default_rng(0)
     assert DataLoader(ds, generator=explicit).generator is explicit
+    loader.generator = explicit  # a trainer may swap in a restored generator
+    assert loader.generator is explicit
+    with pytest.raises(TypeError, match="expected a numpy.random.Generator"):
+        loader.generator = 5
 
 
 def test_fast_path_takes_a_batch_with_one_index_and_agrees_with_the_slow_path():

@@ -25,10 +25,14 @@ PIXELS = 3 * 32 * 32
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
+class RefusedPickle(pickle.UnpicklingError):
+    """A pickle asked for something ArrayUnpickler does not admit."""
+
+
 def _latin1_encode(text, encoding="latin1"):
     """Python 3 pickles bytes at protocol 2 as _codecs.encode(text, "latin1"): that call, and only with latin1."""
     if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
-        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
+        raise RefusedPickle(f"refusing _codecs.encode with encoding {encoding!r}")
     return text.encode("latin1")
 
 
@@ -37,7 +41,7 @@ class ArrayUnpickler(pickle.Unpickler):
 
     A pickle refers to classes and functions by module and name (find_class), and loading calls
     them; this one admits numpy's array reconstructor, ndarray and dtype, and the latin1 bytes
-    encoding, and raises pickle.UnpicklingError for every other name.
+    encoding, and raises RefusedPickle (a pickle.UnpicklingError) for every other name.
     """
 
     ALLOWED = {
@@ -52,20 +56,21 @@ class ArrayUnpickler(pickle.Unpickler):
         try:
             return self.ALLOWED[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
+            raise RefusedPickle(
                 f"refusing to load {module}.{name}: only NumPy arrays, dicts, lists, bytes and numbers "
                 "are allowed in a CIFAR batch") from None
 
 
 def load_restricted_pickle(path, dataset: str = "load_restricted_pickle"):
-    """Unpickle the file at `path` (Python 2 strings as bytes) with ArrayUnpickler; ValueError naming the path if refused or corrupt."""
+    """Unpickle the file at `path` with ArrayUnpickler (Python 2 strings become bytes); a ValueError
+    naming the path if the pickle is refused or corrupt."""
     path = pathlib.Path(path)
     raw = read_bytes(path, dataset)
     try:
         return ArrayUnpickler(io.BytesIO(raw), encoding="bytes").load()
-    except pickle.UnpicklingError as error:
+    except RefusedPickle as error:
         raise ValueError(f"{dataset}: {path} was refused: {error}") from error
-    except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as error:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as error:
         raise ValueError(f"{dataset}: {path} is not a readable pickle (corrupt or truncated: {error})") from error
 
 
@@ -99,7 +104,8 @@ def read_binary_batch(path, label_count: int, dataset: str) -> tuple:
     record = label_count + PIXELS
     if len(raw) == 0 or len(raw) % record:
         raise ValueError(f"{dataset}: {path} has {len(raw)} bytes, not a positive multiple of the "
-                         f"{record}-byte record (<{label_count} label byte(s)><{PIXELS} pixels>): truncated or not CIFAR")
+                         f"{record}-byte record (<{label_count} label byte(s)><{PIXELS} pixels>): "
+                         "truncated or not CIFAR")
     rows = np.frombuffer(raw, dtype=np.uint8).reshape(-1, record)
     return rows[:, label_count:].reshape(-1, 3, 32, 32), [rows[:, k] for k in range(label_count)]
 

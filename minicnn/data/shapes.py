@@ -213,7 +213,9 @@ class Shapes(ImageDataset):
     (the test split of a seed never repeats its train split's draws).
     `images` (N, 3, S, S) float32 in [0, 1], `labels` (N,) int64, `classes` the shape names,
     `masks` (N, S, S) int64: 0 for background, k + 1 on the pixels of a shape of class k.
-    segmentation=True makes dataset[i] return (image, mask) instead of (image, label).
+    segmentation=True makes dataset[i] return (image, mask) instead of (image, label); a transform
+    is then called as transform(image, mask) and must return both, so that a crop or a flip moves
+    the mask with the image (an image-only transform fails loudly instead of misaligning them).
     """
 
     def __init__(self, num_samples=None, image_size=32, seed=0, split="train", transform=None,
@@ -226,3 +228,8 @@ class Shapes(ImageDataset):
 
     def targets(self) -> np.ndarray:
         return self.masks if self.segmentation else self.labels
+
+    def __getitem__(self, index):
+        if self.segmentation and self.transform is not None:
+            return self.transform(self.images[index], self.masks[index])
+        return super().__getitem__(index)
