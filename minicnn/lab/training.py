@@ -146,9 +146,9 @@ def vanishing_gradients(quick: bool = False, seed: int = 0) -> Report:
     Held if plain-56 ends with a higher training loss than plain-20 while ResNet-56's is no
     higher than 1.1x ResNet-20's (the degradation problem, and its absence with shortcuts)."""
     depths = (8, 14) if quick else (20, 56)
-    epochs = 1 if quick else 4
+    epochs = 1 if quick else 3
     width = 0.5
-    train_set, test_set = shapes(quick, size=16, num_train=1000, num_test=300, seed=seed)
+    train_set, test_set = shapes(quick, size=16, num_train=500, num_test=200, seed=seed)
     x = np.stack([train_set[i][0] for i in range(32 if not quick else 8)]).astype(np.float32)
     y = np.array([train_set[i][1] for i in range(len(x))])
     makers = {}
