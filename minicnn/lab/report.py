@@ -35,9 +35,12 @@ class Report:
         """The rows as an aligned text table (numbers right-aligned)."""
         cells = [[_cell(v) for v in row] for row in self.rows]
         widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(self.header)]
+        # words left-aligned, numbers right-aligned; a column is words if its last row's entry is
+        words = [i == 0 or isinstance(self.rows[-1][i], str) for i in range(len(self.header))] if self.rows else []
 
         def line(values):
-            return "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths)))
+            return "  ".join(v.ljust(w) if words and words[i] else v.rjust(w)
+                             for i, (v, w) in enumerate(zip(values, widths)))
 
         rule = "-" * len(line(self.header))
         return "\n".join([rule, line(self.header), rule] + [line(r) for r in cells] + [rule])
