@@ -58,13 +58,15 @@ class Report:
         from ..viz.figure import figure
 
         if not self.panels:
-            fig = figure(min(2.2 * len(self.header) + 1, 16), 0.35 * len(self.rows) + 1.2)
+            cells = [[_cell(v) for v in row] for row in self.rows]
+            chars = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(self.header)]
+            fig = figure(min(0.085 * sum(chars) + 1, 24), 0.28 * len(self.rows) + 1.0)
             ax = fig.subplots()
             ax.set_axis_off()
-            table = ax.table(cellText=[[_cell(v) for v in row] for row in self.rows], colLabels=self.header,
-                             loc="center")
+            table = ax.table(cellText=cells, colLabels=self.header, loc="center")
             table.auto_set_font_size(False)
             table.set_fontsize(8)
+            table.auto_set_column_width(list(range(len(self.header))))
             fig.suptitle(f"lab {self.name}: claim {'held' if self.held else 'did not hold'}")
             return fig
         from matplotlib.ticker import MaxNLocator
