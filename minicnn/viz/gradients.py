@@ -1,6 +1,6 @@
 """Per-layer gradient norms, caught by full backward hooks: how strongly the loss reaches each layer.
 
-For every innermost layer with parameters, the L2 norm of dL/d(output) of that layer and of
+For every convolution and fully connected layer (the layers that count in a net's depth), the L2 norm of dL/d(output) of that layer and of
 dL/d(weight) for one batch. In a plain deep net at initialisation the norms shrink (or grow)
 geometrically towards the input (vanishing/exploding gradients); residual connections keep them level.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from .. import nn
 from ..tensor import Tensor
 from .figure import figure
 
@@ -17,7 +18,7 @@ def gradient_norms(model, inputs, targets, loss_fn=F.cross_entropy) -> list:
     """[(layer name, |dL/d output|, |dL/d weight|)] in forward order for one batch, one
     backward pass of loss_fn(model(inputs), targets); the model's gradients are left zeroed."""
     named = [(name, m) for name, m in model.named_modules()
-             if name and not any(True for _ in m.children()) and getattr(m, "weight", None) is not None]
+             if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))]
     order, caught, handles = [], {}, []
 
     def forward_hook(module, args, output):
