@@ -161,7 +161,8 @@ def vanishing_gradients(quick: bool = False, seed: int = 0) -> Report:
         model = make(np.random.default_rng(seed))
         grads = gradient_norms(model, x, y)
         norms[label] = grads
-        records = train(model, train_set, test_set, epochs=epochs, lr=0.1, seed=seed, weight_decay=1e-4)
+        records = train(model, train_set, test_set, epochs=epochs, lr=0.02, seed=seed, batch_size=16,
+                        weight_decay=1e-4)
         runs[label] = records
         first, last = grads[0][2], grads[-1][2]
         rows.append([label, len(grads), first, last, first / last, records[-1]["train_loss"],
@@ -181,7 +182,7 @@ def vanishing_gradients(quick: bool = False, seed: int = 0) -> Report:
         ["net", "conv + FC layers", "|dL/dW| first layer", "|dL/dW| last layer", "first / last",
          "final train loss", "train acc %", "test acc %"], rows, held, verdict,
         setting=f"Shapes 16x16 ({len(train_set)} train, {len(test_set)} test), width 0.5 (8/16/32 channels), "
-                f"SGD lr 0.1 momentum 0.9 weight decay 1e-4, batch 32, {epochs} epochs, seed {seed}; "
+                f"SGD lr 0.02 momentum 0.9 weight decay 1e-4, batch 16, {epochs} epochs, seed {seed}; "
                 f"gradient norms of one batch of {len(x)} at initialisation",
         panels=[Panel("|dL/dW| per layer at initialisation", "layer (1 = input side)", "||dL/dW||",
                       {n: (list(range(1, len(g) + 1)), [w for _, _, w in g]) for n, g in norms.items()}, log_y=True),
