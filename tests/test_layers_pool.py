@@ -232,7 +232,7 @@ def test_unpool_puts_each_value_at_its_argmax():
         window = x[n, c, 2 * i:2 * i + 2, 2 * j:2 * j + 2]
         a, b = np.unravel_index(window.argmax(), (2, 2))
         assert restored[n, c, 2 * i + a, 2 * j + b] == window.max()
-    assert np.count_nonzero(restored) == pooled.size  # everything else is zero
+    assert np.count_nonzero(restored) == pooled.numel()  # everything else is zero
 
 
 @settings(max_examples=20)

@@ -1,14 +1,23 @@
 """Activation functions and softmax.
 
 Each backward is written from the output where that is cheaper (tanh: 1 - y^2, sigmoid: y(1-y)).
+
+NaN, as in PyTorch: a NaN input gives a NaN output in every activation. Its gradient is whatever
+the branch PyTorch's backward takes for NaN (every comparison with NaN is false): relu, relu6, elu
+and hardswish pass the upstream gradient, leaky_relu scales it by the slope, hardsigmoid gives 0;
+the smooth ones (tanh, sigmoid, gelu, silu, softplus) give NaN.
 """
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
-from scipy.special import expit
+from scipy.special import erf, expit
 
 from ..tensor import Function, Tensor
 from ._util import normalize_axis, pick_axis
+from .checks import is_real, number_array
 
 
 class Tanh(Function):
@@ -37,8 +46,25 @@ class Sigmoid(Function):
         return grad * out * (1 - out)
 
 
+class ReLU(Function):
+    """a where a > 0, else 0. Written as PyTorch's threshold, `a <= 0 ? 0 : a`, so NaN passes
+    through and so does its gradient; the gradient at 0 is 0."""
+
+    @staticmethod
+    def forward(ctx, a):
+        a = np.asarray(a)
+        cut = a <= 0
+        ctx.save_for_backward(cut)
+        return np.where(cut, np.zeros((), a.dtype), a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (cut,) = ctx.saved_tensors
+        return np.where(cut, np.zeros((), grad.dtype), grad)
+
+
 class LeakyReLU(Function):
-    """max(a, 0) + slope * min(a, 0); slope 0 is ReLU. Gradient at 0 is taken as slope."""
+    """a for a > 0, slope * a otherwise. Gradient at 0 (and at NaN) is the slope, as PyTorch."""
 
     @staticmethod
     def forward(ctx, a, negative_slope):
@@ -46,8 +72,6 @@ class LeakyReLU(Function):
         positive = a > 0
         ctx.save_for_backward(positive)
         ctx.slope = negative_slope
-        if negative_slope == 0:
-            return np.where(positive, a, np.zeros((), a.dtype))
         return np.where(positive, a, a * np.asarray(negative_slope, a.dtype))
 
     @staticmethod
@@ -63,17 +87,17 @@ class ELU(Function):
     @staticmethod
     def forward(ctx, a, alpha):
         a = np.asarray(a)
-        positive = a > 0
+        negative = a <= 0  # PyTorch's test: false at NaN, which takes the identity branch
         # expm1 of min(a, 0): exact near 0 and never overflows on the unused positive side
-        out = np.where(positive, a, alpha * np.expm1(np.minimum(a, 0))).astype(a.dtype, copy=False)
-        ctx.save_for_backward(positive, out)
+        out = np.where(negative, alpha * np.expm1(np.minimum(a, 0)), a).astype(a.dtype, copy=False)
+        ctx.save_for_backward(negative, out)
         ctx.alpha = alpha
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        positive, out = ctx.saved_tensors
-        return grad * np.where(positive, 1, out + ctx.alpha).astype(grad.dtype, copy=False), None
+        negative, out = ctx.saved_tensors
+        return grad * np.where(negative, out + ctx.alpha, 1).astype(grad.dtype, copy=False), None
 
 
 class HardSigmoid(Function):
@@ -89,6 +113,105 @@ class HardSigmoid(Function):
     def backward(ctx, grad):
         (inside,) = ctx.saved_tensors
         return grad * inside / grad.dtype.type(6)
+
+
+class ReLU6(Function):
+    """min(max(a, 0), 6); gradient 1 strictly inside (0, 6), else 0 (PyTorch's hardtanh rule,
+    which lets the gradient through at NaN)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        a = np.asarray(a)
+        ctx.save_for_backward((a <= 0) | (a >= 6))
+        return np.minimum(np.maximum(a, a.dtype.type(0)), a.dtype.type(6))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (outside,) = ctx.saved_tensors
+        return np.where(outside, np.zeros((), grad.dtype), grad)
+
+
+class Hardswish(Function):
+    """a * relu6(a + 3) / 6 (Howard et al. 2019, MobileNetV3). Gradient 0 for a < -3,
+    a / 3 + 1/2 for -3 <= a <= 3, 1 above (and at NaN), PyTorch's branches."""
+
+    @staticmethod
+    def forward(ctx, a):
+        a = np.asarray(a)
+        ctx.save_for_backward(a)
+        gate = np.minimum(np.maximum(a + a.dtype.type(3), a.dtype.type(0)), a.dtype.type(6))
+        return a * gate / a.dtype.type(6)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        slope = np.where(a < -3, 0, np.where(a <= 3, a / 3 + 0.5, 1)).astype(grad.dtype, copy=False)
+        return grad * slope
+
+
+class GELU(Function):
+    """a * Phi(a), Phi the standard normal CDF (Hendrycks and Gimpel 2016).
+
+    approximate="none": Phi(a) = (1 + erf(a / sqrt 2)) / 2, gradient Phi(a) + a * phi(a).
+    approximate="tanh": Phi(a) ~ (1 + tanh(u)) / 2, u = sqrt(2/pi) (a + 0.044715 a^3),
+    gradient (1 + t) / 2 + a (1 - t^2) / 2 * sqrt(2/pi) (1 + 3 * 0.044715 a^2), t = tanh(u).
+    """
+
+    @staticmethod
+    def forward(ctx, a, approximate):
+        a = np.asarray(a)
+        ctx.save_for_backward(a)
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            t = np.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a ** 3))
+            return (0.5 * a * (1 + t)).astype(a.dtype, copy=False)
+        return (0.5 * a * (1 + erf(a / math.sqrt(2)))).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        if ctx.approximate == "tanh":
+            k = math.sqrt(2 / math.pi)
+            t = np.tanh(k * (a + 0.044715 * a ** 3))
+            slope = 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * k * (1 + 3 * 0.044715 * a * a)
+        else:
+            slope = 0.5 * (1 + erf(a / math.sqrt(2))) + a * np.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
+        return (grad * slope).astype(grad.dtype, copy=False), None
+
+
+class SiLU(Function):
+    """a * sigmoid(a) (swish, Ramachandran et al. 2017); gradient s (1 + a (1 - s)), s = sigmoid(a)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        s = expit(a)
+        ctx.save_for_backward(a, s)
+        return a * s
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, s = ctx.saved_tensors
+        return grad * s * (1 + a * (1 - s))
+
+
+class Softplus(Function):
+    """log(1 + exp(beta a)) / beta, and a itself where beta a > threshold (PyTorch's switch back
+    to linear for numerical stability); gradient sigmoid(beta a), 1 in the linear part."""
+
+    @staticmethod
+    def forward(ctx, a, beta, threshold):
+        a = np.asarray(a)
+        scaled = a * a.dtype.type(beta)
+        linear = scaled > threshold
+        ctx.save_for_backward(scaled, linear)
+        with np.errstate(invalid="ignore"):  # NaN in, NaN out, quietly as everywhere else
+            smooth = np.logaddexp(0, scaled) / a.dtype.type(beta)  # log(1 + e^z) without overflow
+        return np.where(linear, a, smooth).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        scaled, linear = ctx.saved_tensors
+        return np.where(linear, grad, grad * expit(scaled)).astype(grad.dtype, copy=False), None, None
 
 
 class Softmax(Function):
@@ -124,47 +247,112 @@ class LogSoftmax(Function):
         return grad - np.exp(out) * grad.sum(axis=ctx.axis, keepdims=True), None
 
 
+def _number(op, name, value) -> float:
+    if not is_real(value):
+        raise TypeError(f"{op}: {name} must be a number, got {value!r}")
+    return float(value)
+
+
 def tanh(a):
     """Hyperbolic tangent."""
+    number_array("tanh", "input", a)
     return Tanh.apply(a)
 
 
 def sigmoid(a):
     """Logistic sigmoid 1 / (1 + exp(-a))."""
+    number_array("sigmoid", "input", a)
     return Sigmoid.apply(a)
 
 
 def relu(a):
-    """max(a, 0); gradient 0 at a == 0, as PyTorch."""
-    return LeakyReLU.apply(a, 0.0)
+    """max(a, 0); gradient 0 at a == 0, as PyTorch. NaN stays NaN and passes its gradient."""
+    number_array("relu", "input", a)
+    return ReLU.apply(a)
 
 
 def leaky_relu(a, negative_slope=0.01):
-    """a for a > 0, negative_slope * a otherwise."""
-    return LeakyReLU.apply(a, float(negative_slope))
+    """a for a > 0, negative_slope * a otherwise (NaN stays NaN; its gradient is the slope)."""
+    number_array("leaky_relu", "input", a)
+    return LeakyReLU.apply(a, _number("leaky_relu", "negative_slope", negative_slope))
 
 
 def elu(a, alpha=1.0):
-    """Exponential linear unit (Clevert et al. 2016): a for a > 0, alpha * (exp(a) - 1) otherwise."""
-    return ELU.apply(a, float(alpha))
+    """Exponential linear unit (Clevert et al. 2016): a for a > 0, alpha * (exp(a) - 1) otherwise.
+    NaN stays NaN and passes its gradient unchanged (PyTorch's `a <= 0` test is false)."""
+    number_array("elu", "input", a)
+    return ELU.apply(a, _number("elu", "alpha", alpha))
 
 
 def hardsigmoid(a):
-    """Piecewise-linear sigmoid: 0 for a <= -3, 1 for a >= 3, a / 6 + 1/2 in between (PyTorch's)."""
+    """Piecewise-linear sigmoid: 0 for a <= -3, 1 for a >= 3, a / 6 + 1/2 in between (PyTorch's).
+    NaN stays NaN, with gradient 0."""
+    number_array("hardsigmoid", "input", a)
     return HardSigmoid.apply(a)
+
+
+def relu6(input):
+    """min(max(input, 0), 6) (MobileNets' bounded ReLU). NaN stays NaN and passes its gradient."""
+    number_array("relu6", "input", input)
+    return ReLU6.apply(input)
+
+
+def hardswish(input):
+    """input * relu6(input + 3) / 6 (MobileNetV3). NaN stays NaN and passes its gradient."""
+    number_array("hardswish", "input", input)
+    return Hardswish.apply(input)
+
+
+def gelu(input, approximate="none"):
+    """Gaussian error linear unit input * Phi(input), Phi the standard normal CDF.
+
+    approximate="none" uses erf exactly, "tanh" the tanh approximation (as PyTorch; see GELU).
+    """
+    number_array("gelu", "input", input)
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELU.apply(input, approximate)
+
+
+def silu(input):
+    """input * sigmoid(input), also called swish."""
+    number_array("silu", "input", input)
+    return SiLU.apply(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta * input)) / beta, a smooth relu; linear where beta * input > threshold."""
+    number_array("softplus", "input", input)
+    beta = _number("softplus", "beta", beta)
+    if beta == 0:
+        raise ValueError("softplus: beta must be non-zero, got 0")
+    return Softplus.apply(input, beta, _number("softplus", "threshold", threshold))
+
+
+def implicit_softmax_dim(ndim: int, op: str) -> int:
+    """PyTorch's legacy choice when dim is not given: 0 for 0-, 1- and 3-D input, else 1."""
+    warnings.warn(f"{op}: implicit dimension choice is deprecated in PyTorch; pass dim= "
+                  f"(chose dim={0 if ndim in (0, 1, 3) else 1} for a {ndim}-D input)", UserWarning,
+                  stacklevel=4)
+    return 0 if ndim in (0, 1, 3) else 1
 
 
 def _softmax_axis(a, axis, dim, op):
     axis = pick_axis(axis, dim, op)
     ndim = np.ndim(a.array if isinstance(a, Tensor) else a)
-    return normalize_axis(-1 if axis is None else axis, ndim, op)
+    return normalize_axis(implicit_softmax_dim(ndim, op) if axis is None else axis, ndim, op)
 
 
 def softmax(a, dim=None, *, axis=None):
-    """exp(a) / sum(exp(a)) along `dim` (default the last axis), computed stably."""
+    """exp(a) / sum(exp(a)) along `dim`, computed stably.
+
+    Without dim, PyTorch's legacy rule (with its warning): dim 0 for 0-, 1- and 3-D input, else 1.
+    """
+    number_array("softmax", "input", a)
     return Softmax.apply(a, _softmax_axis(a, axis, dim, "softmax"))
 
 
 def log_softmax(a, dim=None, *, axis=None):
-    """log(softmax(a)) along `dim` (default the last axis), computed stably (log-sum-exp)."""
+    """log(softmax(a)) along `dim`, computed stably (log-sum-exp); dim defaults as in softmax."""
+    number_array("log_softmax", "input", a)
     return LogSoftmax.apply(a, _softmax_axis(a, axis, dim, "log_softmax"))

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..tensor import Function
 from ._util import broadcast_shape, unbroadcast
+from .checks import number_array
 
 
 def _binary_grads(ctx, grad_a, grad_b):
@@ -147,6 +148,26 @@ class MatMul(Function):
         return grad_a, grad_b
 
 
+class PairwiseExtremum(Function):
+    """maximum(a, b) or minimum(a, b), broadcasting. The gradient goes to the larger (smaller)
+    side; where a == b each side gets half, as PyTorch."""
+
+    @staticmethod
+    def forward(ctx, a, b, largest):
+        ctx.shapes = (np.shape(a), np.shape(b))
+        broadcast_shape("maximum" if largest else "minimum", *ctx.shapes)
+        ctx.save_for_backward(a, b)
+        ctx.largest = largest
+        return np.maximum(a, b) if largest else np.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        wins = np.greater(a, b) if ctx.largest else np.less(a, b)
+        share_a = np.where(np.equal(a, b), 0.5, wins).astype(grad.dtype)
+        return _binary_grads(ctx, grad * share_a, grad * (1 - share_a))
+
+
 class Cast(Function):
     @staticmethod
     def forward(ctx, a, dtype):
@@ -159,39 +180,67 @@ class Cast(Function):
 
 def add(a, b):
     """a + b, broadcasting."""
+    number_array("add", "input", a)
+    number_array("add", "other", b)
     return Add.apply(a, b)
 
 
 def sub(a, b):
     """a - b, broadcasting."""
+    number_array("sub", "input", a)
+    number_array("sub", "other", b)
     return Sub.apply(a, b)
 
 
 def mul(a, b):
     """a * b, broadcasting."""
+    number_array("mul", "input", a)
+    number_array("mul", "other", b)
     return Mul.apply(a, b)
 
 
 def div(a, b):
     """a / b, broadcasting."""
+    number_array("div", "input", a)
+    number_array("div", "other", b)
     return Div.apply(a, b)
 
 
 def pow(a, b):
     """a ** b, broadcasting; either side may be a tensor."""
+    number_array("pow", "input", a)
+    number_array("pow", "other", b)
     return Pow.apply(a, b)
 
 
 def neg(a):
     """-a."""
+    number_array("neg", "input", a)
     return Neg.apply(a)
 
 
 def matmul(a, b):
     """a @ b: (..., n, k) @ (..., k, m) -> (..., m), with NumPy's 1-D promotion and batch broadcast."""
+    number_array("matmul", "input", a)
+    number_array("matmul", "other", b)
     return MatMul.apply(a, b)
+
+
+def maximum(input, other):
+    """Elementwise maximum, broadcasting; ties split the gradient equally (torch.maximum)."""
+    number_array("maximum", "input", input)
+    number_array("maximum", "other", other)
+    return PairwiseExtremum.apply(input, other, largest=True)
+
+
+def minimum(input, other):
+    """Elementwise minimum, broadcasting; ties split the gradient equally (torch.minimum)."""
+    number_array("minimum", "input", input)
+    number_array("minimum", "other", other)
+    return PairwiseExtremum.apply(input, other, largest=False)
 
 
 def cast(a, dtype):
     """`a` converted to `dtype`; the gradient flows back in the input's dtype."""
+    number_array("cast", "input", a)
     return Cast.apply(a, np.dtype(dtype))

@@ -64,10 +64,34 @@ def probability(op: str, name: str, value) -> float:
     return float(value)
 
 
+def non_negative(op: str, name: str, value) -> float:
+    """`value` as a float >= 0 (an eps), or a ValueError (NaN too)."""
+    if not is_real(value) or not value >= 0:  # also refuses NaN
+        raise ValueError(f"{op}: {name} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
 # ---- arrays: dtype and rank ------------------------------------------------------------------
 def shape_of(value) -> tuple:
     """The shape of a Tensor or array (without copying it)."""
     return np.shape(value.array if isinstance(value, Tensor) else value)
+
+
+def what_came(value) -> str:
+    """How a message names a value that came: an array's dtype, else its type."""
+    dtype = getattr(value, "dtype", None)
+    return str(dtype) if dtype is not None else type(value).__name__
+
+
+def number_array(op: str, name: str, value) -> np.ndarray:
+    """`value` (a Tensor, array, number or nested list) as an array of numbers (bool, int or float),
+    else a TypeError naming the op: None, strings, objects, complex numbers and ragged lists must
+    not reach NumPy, whose own errors would not say which op or argument was wrong."""
+    try:
+        return as_array(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: {name} must be a Tensor, an array, a number or an equally long (nested) "
+                        f"list of numbers, got {what_came(value)}") from None
 
 
 def float_array(op: str, name: str, value) -> np.ndarray:
@@ -75,38 +99,35 @@ def float_array(op: str, name: str, value) -> np.ndarray:
 
     Ints, bools, float16, longdouble, complex, strings and objects are refused here, before they
     reach a kernel that has no version for them (Numba's errors would not name the op)."""
-    try:
-        array = as_array(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{op}: {name} must be a Tensor or a float array, got {type(value).__name__}") from None
+    numeric = np.dtype(getattr(value, "dtype", np.float32)).kind in "biuf"  # else the dtype says what came
+    array = number_array(op, name, value) if numeric else value
     if array.dtype not in FLOAT_DTYPES:
-        hint = " (cast with .float() or .double())" if array.dtype.kind in "biuf" else ""
+        hint = " (cast with .float() or .double())" if numeric else ""
         raise TypeError(f"{op}: {name} must be float32 or float64, got {array.dtype}{hint}")
     return array
 
 
 def integer_array(op: str, name: str, value) -> np.ndarray:
     """`value` as an array of integers (indices), else a TypeError."""
-    try:
-        array = as_array(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{op}: {name} must be a Tensor or an integer array, got {type(value).__name__}") from None
+    array = number_array(op, name, value)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{op}: {name} must be integers, got {array.dtype}")
     return array
 
 
-def check_bytes(op: str, nbytes: int) -> None:
-    """A MemoryError naming the op if an array of `nbytes` would exceed minicnn's memory limit
-    (minicnn.kernels.memory_limit), raised before NumPy tries to allocate it."""
+def check_bytes(op: str, nbytes: int, what: str = "the output") -> None:
+    """A MemoryError naming the op if an array of `nbytes` (`what`) would exceed minicnn's memory
+    limit (minicnn.kernels.memory_limit), raised before NumPy tries to allocate it."""
     if nbytes > memory_limit():
-        raise MemoryError(f"{op}: the output would take {nbytes:,} bytes ({nbytes / 2 ** 30:.3g} GiB), more than "
+        raise MemoryError(f"{op}: {what} would take {nbytes:,} bytes ({nbytes / 2 ** 30:.3g} GiB), more than "
                           f"the limit of {memory_limit():,} bytes (minicnn.kernels.set_memory_limit)")
 
 
 def common_float_dtype(op: str, **named) -> np.dtype:
     """The one floating dtype of the given arrays (None entries are skipped), or a TypeError."""
     dtypes = {name: float_array(op, name, value).dtype for name, value in named.items() if value is not None}
+    if not dtypes:  # the first one is the input, which is never optional
+        raise TypeError(f"{op}: {next(iter(named))} must be float32 or float64, got None")
     if len(set(dtypes.values())) > 1:
         listed = ", ".join(f"{name} is {dtype}" for name, dtype in dtypes.items())
         raise TypeError(f"{op}: mixed dtypes ({listed}); cast them to one with .float() or .double()")

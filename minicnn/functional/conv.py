@@ -1,4 +1,4 @@
-"""Convolutions: conv1d/2d/3d, conv_transpose2d, local_conv2d (unshared) and tiled_conv2d.
+"""Convolutions: conv1d/2d/3d, conv_transpose1d/2d/3d, local_conv2d (unshared) and tiled_conv2d.
 
 Every op here is a Function over the kernels in minicnn.kernels. The ordinary convolutions all go
 through one Function, `Conv`, on 5-D arrays: a 1-D or 2-D convolution is a 3-D one with singleton
@@ -212,6 +212,74 @@ class ConvTranspose(Function):
         return grad_x, grad_w, grad_b, None, None
 
 
+TRANSPOSED_WEIGHT_LAYOUTS = {1: "(Cin, Cout/groups, kW)", 2: "(Cin, Cout/groups, kH, kW)",
+                             3: "(Cin, Cout/groups, kD, kH, kW)"}
+
+
+def transpose_padding(op, padding, output_padding, kernel, stride, dilation) -> tuple:
+    """(padding pairs, output_padding) of a transposed convolution, checked: an int or tuple
+    padding (no string modes), and 0 <= output_padding < max(stride, dilation) per axis."""
+    if isinstance(padding, str):
+        raise ValueError(f"{op}: padding must be an int or a tuple, got {padding!r} "
+                         "(the string modes belong to the forward convolutions)")
+    pairs = padding_pairs(padding, kernel, stride, dilation, op)
+    extra = int_tuple(output_padding, len(kernel), "output_padding", op, minimum=0)
+    if any(e >= max(s, d) for e, s, d in zip(extra, stride, dilation)):
+        raise ValueError(f"{op}: output_padding {extra} must be smaller than the stride {stride} "
+                         f"or the dilation {dilation}")
+    return pairs, extra
+
+
+def _conv_transpose(op, dims, input, weight, bias, stride, padding, output_padding, groups, dilation, algorithm):
+    """Check the arguments of a `dims`-D transposed convolution and run it (see conv_transpose2d)."""
+    x, batched = as_batch(op, input, dims)
+    dtype = common_float_dtype(op, input=x, weight=weight, bias=bias)
+    xs, ws = shape_of(x), shape_of(weight)
+    check_rank(op, "input", xs, dims + 2, LAYOUTS[dims])
+    check_rank(op, "weight", ws, dims + 2, TRANSPOSED_WEIGHT_LAYOUTS[dims])
+    groups = _check_groups(op, groups)
+    if xs[1] != ws[0]:
+        raise ValueError(f"{op}: input has {xs[1]} channels but weight expects {ws[0]} (weight.shape[0])")
+    if xs[1] % groups:
+        raise ValueError(f"{op}: groups={groups} must divide the input channels ({xs[1]})")
+    c_out = ws[1] * groups
+    _check_bias(op, bias, (c_out,))
+    stride = int_tuple(stride, dims, "stride", op)
+    dilation = int_tuple(dilation, dims, "dilation", op)
+    pairs, extra = transpose_padding(op, padding, output_padding, ws[2:], stride, dilation)
+    out = tuple((n - 1) * s - before - after + d * (k - 1) + e + 1
+                for n, s, (before, after), d, k, e in zip(xs[2:], stride, pairs, dilation, ws[2:], extra))
+    # The convolution being transposed maps (N, Cout, *out) to (N, Cin, *in) with this very weight,
+    # when output_padding < stride. A larger one (allowed below the dilation) adds whole strides
+    # that the convolution would turn into extra outputs: they come off its padding after, and what
+    # the padding cannot absorb lies past every position a kernel tap reaches, so it is zero (+ bias).
+    strides_over = tuple(e // s * s for e, s in zip(extra, stride))
+    conv_pairs = tuple((before, max(after - q, 0)) for (before, after), q in zip(pairs, strides_over))
+    beyond = tuple(max(q - after, 0) for (_, after), q in zip(pairs, strides_over))
+    reached = tuple(o - z for o, z in zip(out, beyond))
+    if min(reached) < 1:
+        raise ValueError(f"{op}: padding {padding!r} removes the whole output (size would be {reached}) "
+                         f"for input {xs} and kernel {ws[2:]}")
+    geometry = _geometry((xs[0], c_out) + reached, ws, stride, conv_pairs, dilation, groups, dtype, dims)
+    algorithm = get_algorithm(algorithm, geometry, op)
+    if not any(beyond):
+        return unbatch(ConvTranspose.apply(x, weight, bias, geometry, algorithm), batched)
+    widths = tuple(w for z in reversed(beyond) for w in (0, z))  # F.pad's order: last axis first
+    y = pad(ConvTranspose.apply(x, weight, None, geometry, algorithm), widths)
+    return unbatch(y if bias is None else add(y, reshape(bias, (c_out,) + (1,) * dims)), batched)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                     algorithm="auto"):
+    """Transposed 1-D convolution, the adjoint of conv1d (see conv_transpose2d for the maths).
+
+    input: (N, Cin, W) or unbatched (Cin, W), weight: (Cin, Cout/groups, kW), bias: (Cout,)
+    -> (N, Cout, oW), oW = (W-1)*s - p_left - p_right + d(kW-1) + output_padding + 1.
+    """
+    return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation, algorithm)
+
+
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                      algorithm="auto"):
     """Transposed 2-D convolution ("deconvolution", Zeiler & Fergus 2014): the adjoint of conv2d.
@@ -230,48 +298,19 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     them back on the bottom/right,
     to reach the one input size of the conv2d being transposed when several map to the same size.
     """
-    op = "conv_transpose2d"
-    x, batched = as_batch(op, input, 2)
-    dtype = common_float_dtype(op, input=x, weight=weight, bias=bias)
-    xs, ws = shape_of(x), shape_of(weight)
-    check_rank(op, "input", xs, 4, LAYOUTS[2])
-    check_rank(op, "weight", ws, 4, "(Cin, Cout/groups, kH, kW)")
-    groups = _check_groups(op, groups)
-    if xs[1] != ws[0]:
-        raise ValueError(f"{op}: input has {xs[1]} channels but weight expects {ws[0]} (weight.shape[0])")
-    if xs[1] % groups:
-        raise ValueError(f"{op}: groups={groups} must divide the input channels ({xs[1]})")
-    c_out = ws[1] * groups
-    _check_bias(op, bias, (c_out,))
-    stride = int_tuple(stride, 2, "stride", op)
-    dilation = int_tuple(dilation, 2, "dilation", op)
-    if isinstance(padding, str):
-        raise ValueError(f"{op}: padding must be an int or a tuple, got {padding!r} "
-                         "(the string modes belong to conv2d)")
-    pairs = padding_pairs(padding, ws[2:], stride, dilation, op)
-    extra = int_tuple(output_padding, 2, "output_padding", op, minimum=0)
-    if any(e >= max(s, d) for e, s, d in zip(extra, stride, dilation)):
-        raise ValueError(f"{op}: output_padding {extra} must be smaller than the stride {stride} "
-                         f"or the dilation {dilation}")
-    out = tuple((n - 1) * s - before - after + d * (k - 1) + e + 1
-                for n, s, (before, after), d, k, e in zip(xs[2:], stride, pairs, dilation, ws[2:], extra))
-    # The conv2d being transposed maps (N, Cout, *out) to (N, Cin, H, W) with this very weight,
-    # when output_padding < stride. A larger one (allowed below the dilation) adds whole strides
-    # that conv2d would turn into extra outputs: they come off its padding after, and what the
-    # padding cannot absorb lies past every position a kernel tap reaches, so it is zero (+ bias).
-    strides_over = tuple(e // s * s for e, s in zip(extra, stride))
-    conv_pairs = tuple((before, max(after - q, 0)) for (before, after), q in zip(pairs, strides_over))
-    beyond = tuple(max(q - after, 0) for (_, after), q in zip(pairs, strides_over))
-    reached = tuple(o - z for o, z in zip(out, beyond))
-    if min(reached) < 1:
-        raise ValueError(f"{op}: padding {padding!r} removes the whole output (size would be {reached}) "
-                         f"for input {xs} and kernel {ws[2:]}")
-    geometry = _geometry((xs[0], c_out) + reached, ws, stride, conv_pairs, dilation, groups, dtype, 2)
-    algorithm = get_algorithm(algorithm, geometry, op)
-    if not any(beyond):
-        return unbatch(ConvTranspose.apply(x, weight, bias, geometry, algorithm), batched)
-    y = pad(ConvTranspose.apply(x, weight, None, geometry, algorithm), (0, beyond[1], 0, beyond[0]))
-    return unbatch(y if bias is None else add(y, reshape(bias, (c_out, 1, 1))), batched)
+    return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation, algorithm)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                     algorithm="auto"):
+    """Transposed 3-D convolution, the adjoint of conv3d (see conv_transpose2d for the maths).
+
+    input: (N, Cin, D, H, W) or unbatched (Cin, D, H, W), weight: (Cin, Cout/groups, kD, kH, kW),
+    bias: (Cout,) -> (N, Cout, oD, oH, oW), each size (n-1)*s - p_before - p_after + d(k-1) + output_padding + 1.
+    """
+    return _conv_transpose("conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding, groups,
+                           dilation, algorithm)
 
 
 # ---- unshared (locally connected) and tiled convolution ---------------------------------------

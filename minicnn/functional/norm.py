@@ -1,5 +1,6 @@
 """Normalisation layers: local response normalisation (AlexNet), local contrast normalisation
-(Jarrett et al. 2009, used by ZFNet) and batch normalisation (Ioffe and Szegedy 2015).
+(Jarrett et al. 2009, used by ZFNet), batch normalisation (Ioffe and Szegedy 2015), layer and group
+normalisation, and normalize (vectors to unit p-norm).
 """
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from scipy.ndimage import correlate1d
 
 from ..kernels import lrn as lrn_kernels
 from ..tensor import Function
-from .arithmetic import div, mul, sub
-from .checks import float_array, is_int, is_real
+from ._util import normalize_axes
+from .arithmetic import add, div, mul, sub
+from .checks import float_array, is_int, is_real, non_negative, shape_of
 from .pointwise import clamp, sqrt
 from .reduction import mean
-from .shape import where
+from .shape import reshape, transpose, where
 
 
 def _floating_input(x, op, min_ndim):
@@ -224,3 +226,126 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
     return BatchNorm.apply(input, weight, bias, mean_, var, bool(training),
                            float(momentum) if training else None, float(eps))
+
+
+# ---- layer and group normalisation ---------------------------------------------------------
+def _standardize_rows(rows, eps):
+    """(M, K) -> (M, K): each row minus its mean, over sqrt(its biased variance + eps).
+
+    This is batch normalisation of the transposed matrix (K samples of M channels), so it reuses
+    BatchNorm's Function and its backward: layer norm is batch norm across the features instead of
+    across the batch (Ba, Kiros and Hinton 2016, section 3).
+    """
+    columns = transpose(rows, 0, 1)
+    return transpose(BatchNorm.apply(columns, None, None, None, None, True, 0.0, eps), 0, 1)
+
+
+def _affine(x, weight, bias, shape):
+    """x * weight + bias with weight and bias reshaped to `shape` (None skips either)."""
+    if weight is not None:
+        x = mul(x, reshape(weight, shape))
+    return x if bias is None else add(x, reshape(bias, shape))
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalisation (Ba, Kiros and Hinton 2016), PyTorch's F.layer_norm.
+
+        y = (x - mean) / sqrt(var + eps) * weight + bias
+
+    mean and (biased) var over the last len(normalized_shape) axes of each sample, which must be
+    `normalized_shape`. input: (*, *normalized_shape); weight, bias: normalized_shape or None.
+    """
+    op = "layer_norm"
+    array = _floating_input(input, op, 1)
+    normalized = (normalized_shape,) if is_int(normalized_shape) else normalized_shape
+    if not isinstance(normalized, (tuple, list)) or not normalized or not all(is_int(n) for n in normalized):
+        raise TypeError(f"{op}: normalized_shape must be an int or a non-empty tuple of ints, "
+                        f"got {normalized_shape!r}")
+    normalized = tuple(int(n) for n in normalized)
+    k = len(normalized)
+    if array.shape[array.ndim - k:] != normalized or array.ndim < k:
+        raise ValueError(f"{op}: normalized_shape={normalized} needs an input of shape (*, "
+                         f"{', '.join(map(str, normalized))}), got {array.shape}")
+    for name, value in (("weight", weight), ("bias", bias)):
+        if value is not None and float_array(op, name, value).shape != normalized:
+            raise ValueError(f"{op}: {name} must have shape {normalized} (normalized_shape), "
+                             f"got {shape_of(value)}")
+    eps = non_negative(op, "eps", eps)
+    features = int(np.prod(normalized))
+    rows = reshape(input, (array.size // features if features else 0, features))
+    out = reshape(_standardize_rows(rows, eps), array.shape)
+    return _affine(out, weight, bias, normalized)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalisation (Wu and He 2018), PyTorch's F.group_norm.
+
+    The C channels are split into num_groups groups of C / num_groups; each sample is normalised
+    over each group's channels and all spatial positions, then scaled per channel:
+
+        y[n, c] = (x[n, c] - mean[n, g]) / sqrt(var[n, g] + eps) * weight[c] + bias[c],  g = c // (C/G)
+
+    input: (N, C, *); weight, bias: (C,) or None. num_groups=1 is layer norm over (C, *);
+    num_groups=C is instance norm.
+    """
+    op = "group_norm"
+    array = _floating_input(input, op, 2)
+    channels = array.shape[1]
+    if not is_int(num_groups) or num_groups < 1:
+        raise ValueError(f"{op}: num_groups must be a positive int, got {num_groups!r}")
+    if channels % num_groups:
+        raise ValueError(f"{op}: num_groups={num_groups} must divide the {channels} channels of input "
+                         f"of shape {array.shape}")
+    _check_channel_vector(op, "weight", weight, channels)
+    _check_channel_vector(op, "bias", bias, channels)
+    eps = non_negative(op, "eps", eps)
+    n = array.shape[0]
+    rows = reshape(input, (n * num_groups, channels // num_groups * int(np.prod(array.shape[2:]))))
+    out = reshape(_standardize_rows(rows, eps), array.shape)
+    return _affine(out, weight, bias, (channels,) + (1,) * (array.ndim - 2))
+
+
+# ---- normalising vectors to unit length ----------------------------------------------------
+class VectorNorm(Function):
+    """||x||_p along `axes` (kept as size-1 axes): (sum |x|^p)^(1/p), or max |x| for p = inf.
+
+        d||x||_p / dx = sign(x) |x|^(p-1) / ||x||_p^(p-1),   0 where ||x|| = 0 (PyTorch's choice)
+        p = inf: sign(x) at the entries of largest |x|, ties sharing equally
+    """
+
+    @staticmethod
+    def forward(ctx, x, p, axes):
+        size = np.abs(x)
+        if p == np.inf:
+            norm = size.max(axis=axes, keepdims=True)
+        else:
+            norm = (size ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
+        ctx.save_for_backward(x, norm)
+        ctx.p, ctx.axes = p, axes
+        return norm
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, norm = ctx.saved_tensors
+        p, size, sign = ctx.p, np.abs(x), np.sign(x)
+        if p == np.inf:
+            top = size == norm
+            return grad * sign * top / top.sum(axis=ctx.axes, keepdims=True), None, None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = sign * size ** (p - 1) / norm ** (p - 1)
+        return grad * np.where(norm == 0, 0, slope).astype(grad.dtype, copy=False), None, None
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """input / max(||input||_p, eps) along `dim`, PyTorch's F.normalize: unit vectors along dim.
+
+    input: any shape; dim an int or a tuple of ints; p > 0 or inf. Vectors shorter than eps are
+    divided by eps (so a zero vector stays zero, with a finite gradient).
+    """
+    op = "normalize"
+    array = float_array(op, "input", input)
+    if not is_real(p) or not p > 0:
+        raise ValueError(f"{op}: p must be a positive number or inf, got {p!r}")
+    axes = normalize_axes(dim, array.ndim, op)
+    eps = non_negative(op, "eps", eps)
+    return div(input, clamp(VectorNorm.apply(input, float(p), axes), min=eps))

@@ -6,7 +6,8 @@ import builtins
 import numpy as np
 
 from ..tensor import Function, Tensor
-from ._util import broadcast_shape, normalize_axis, pick_axis, unbroadcast
+from ._util import broadcast_shape, normalize_axes, normalize_axis, pick_axis, unbroadcast
+from .checks import int_tuple, number_array
 
 
 def _shape_args(shape) -> tuple:
@@ -64,6 +65,37 @@ class GetItem(Function):
         out = np.zeros(ctx.shape, grad.dtype)
         np.add.at(out, ctx.index, grad)  # add.at, so repeated indices accumulate
         return out, None
+
+
+class SetItem(Function):
+    """`a` with a[index] replaced by `value` (broadcast, cast to a's dtype): the graph of t[index] = v.
+
+    d/da is the upstream gradient with the written positions zeroed; d/dvalue is the upstream
+    gradient at those positions, summed over broadcasting. (With repeated advanced indices the
+    last write wins in the forward, and every repeat gets the gradient, as in PyTorch.)
+    """
+
+    @staticmethod
+    def forward(ctx, a, value, index):
+        out = np.array(a, copy=True)
+        try:
+            out[index] = value
+        except (ValueError, IndexError) as error:
+            raise type(error)(f"setitem: {error} (tensor shape {out.shape})") from None
+        ctx.index, ctx.value_shape = index, np.shape(value)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_a = grad_value = None
+        if ctx.needs_input_grad[0]:
+            grad_a = grad.copy()
+            grad_a[ctx.index] = 0
+        if ctx.needs_input_grad[1]:
+            picked = grad[ctx.index]
+            missing = len(ctx.value_shape) - picked.ndim  # NumPy lets a value carry extra leading 1s
+            grad_value = unbroadcast(picked.reshape((1,) * missing + picked.shape), ctx.value_shape)
+        return grad_a, grad_value, None
 
 
 class Concatenate(Function):
@@ -168,16 +200,19 @@ class Where(Function):
 
 def reshape(a, *shape):
     """`a` with a new shape of the same size (one entry may be -1)."""
+    number_array("reshape", "input", a)
     return Reshape.apply(a, _shape_args(shape))
 
 
 def permute(a, *dims):
     """Reorder axes: out.shape[i] == a.shape[dims[i]] (PyTorch's permute)."""
+    number_array("permute", "input", a)
     return Permute.apply(a, _shape_args(dims))
 
 
 def transpose(a, dim0=None, dim1=None):
     """Swap axes dim0 and dim1 (PyTorch); with neither given, reverse all axes (NumPy's .T)."""
+    number_array("transpose", "input", a)
     ndim = np.ndim(a.array if isinstance(a, Tensor) else a)
     dims = list(range(ndim))[::-1]
     if dim0 is not None or dim1 is not None:
@@ -185,12 +220,14 @@ def transpose(a, dim0=None, dim1=None):
             raise TypeError("transpose: give both dim0 and dim1, or neither")
         d0, d1 = normalize_axis(dim0, ndim, "transpose"), normalize_axis(dim1, ndim, "transpose")
         dims = list(range(ndim))
-        dims[d0], dims[d1] = d1, d0
+        if ndim:  # a 0-d tensor has the one "axis" 0, and swapping it with itself changes nothing
+            dims[d0], dims[d1] = d1, d0
     return Permute.apply(a, tuple(dims))
 
 
 def flatten(a, start_dim=0, end_dim=-1):
     """Merge axes start_dim..end_dim (inclusive) into one, as torch.flatten."""
+    number_array("flatten", "input", a)
     shape = np.shape(a.array if isinstance(a, Tensor) else a)
     if len(shape) == 0:
         return reshape(a, 1)
@@ -203,34 +240,55 @@ def flatten(a, start_dim=0, end_dim=-1):
 
 
 def squeeze(a, axis=None, *, dim=None):
-    """Drop size-1 axes (all of them, or the given one; a given axis of size > 1 is kept, as PyTorch)."""
+    """Drop size-1 axes: all of them, or those among the given axis / tuple of axes.
+
+    As PyTorch: a given axis whose size is not 1 is kept (no error), and an empty tuple drops nothing.
+    """
+    number_array("squeeze", "input", a)
     axis = pick_axis(axis, dim, "squeeze")
     shape = np.shape(a.array if isinstance(a, Tensor) else a)
     if axis is None:
         return reshape(a, tuple(n for n in shape if n != 1))
-    axis = normalize_axis(axis, len(shape), "squeeze")
-    if shape[axis] != 1:
+    if isinstance(axis, (tuple, list)) and len(axis) == 0:
         return reshape(a, shape)
-    return reshape(a, shape[:axis] + shape[axis + 1:])
+    axes = normalize_axes(axis, len(shape), "squeeze")
+    return reshape(a, tuple(n for i, n in enumerate(shape) if not (i in axes and n == 1)))
 
 
 def unsqueeze(a, axis=None, *, dim=None):
     """Insert a size-1 axis at `axis` (negative counts from the end of the result)."""
+    number_array("unsqueeze", "input", a)
     axis = pick_axis(axis, dim, "unsqueeze")
     shape = np.shape(a.array if isinstance(a, Tensor) else a)
     axis = normalize_axis(axis, len(shape) + 1, "unsqueeze")
     return reshape(a, shape[:axis] + (1,) + shape[axis:])
 
 
+def index_arrays(index):
+    """An index as NumPy takes it: tensors inside it become their arrays, a list an array."""
+    if isinstance(index, tuple):
+        return tuple(i.array if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, Tensor):
+        return index.array
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
 def getitem(a, index):
     """a[index] with NumPy's basic and advanced indexing (tensors inside the index are allowed)."""
-    if isinstance(index, tuple):
-        index = tuple(i.array if isinstance(i, Tensor) else i for i in index)
-    elif isinstance(index, Tensor):
-        index = index.array
-    elif isinstance(index, list):
-        index = np.asarray(index)
-    return GetItem.apply(a, index)
+    number_array("getitem", "input", a)
+    return GetItem.apply(a, index_arrays(index))
+
+
+def setitem(input, index, value):
+    """A copy of `input` with input[index] = value: differentiable in both `input` and `value`.
+
+    `t[index] = value` uses it to record an in-place assignment; the result has input's dtype.
+    """
+    number_array("setitem", "input", input)
+    number_array("setitem", "value", value)
+    return SetItem.apply(input, value, index_arrays(index))
 
 
 def _shape_of(t):
@@ -255,6 +313,8 @@ def _check_joinable(op, tensors, axis, same_shape):
 def _first_ndim(op, tensors) -> int:
     if not isinstance(tensors, (list, tuple)) or len(tensors) == 0:
         raise ValueError(f"{op}: expected a non-empty list of tensors, got {tensors!r}")
+    for i, t in enumerate(tensors):
+        number_array(op, f"tensor {i}", t)
     return len(_shape_of(tensors[0]))
 
 
@@ -262,7 +322,10 @@ def cat(tensors, dim=None, *, axis=None):
     """Join tensors along an existing axis (all other sizes must match)."""
     axis = pick_axis(axis, dim, "cat")
     axis = 0 if axis is None else axis
-    axis = normalize_axis(axis, _first_ndim("cat", tensors), "cat")
+    ndim = _first_ndim("cat", tensors)
+    if ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated (use stack)")
+    axis = normalize_axis(axis, ndim, "cat")
     _check_joinable("cat", tensors, axis, False)
     return Concatenate.apply(*tensors, axis=axis)
 
@@ -279,6 +342,7 @@ def stack(tensors, dim=None, *, axis=None):
 def split(a, split_size_or_sections, dim=None, *, axis=None):
     """Split into pieces: an int gives pieces of that size (the last may be smaller, as
     torch.split), a list gives the sizes."""
+    number_array("split", "input", a)
     axis = pick_axis(axis, dim, "split")
     axis = 0 if axis is None else axis
     shape = np.shape(a.array if isinstance(a, Tensor) else a)
@@ -302,29 +366,43 @@ PAD_MODES = ("constant", "reflect", "replicate", "circular")
 def pad(a, pad, mode="constant", value=0.0):
     """Pad the last len(pad)//2 axes, PyTorch's F.pad order: (last_before, last_after,
     second_last_before, ...). Modes: constant (with `value`), reflect, replicate, circular.
+
+    A negative width crops that many entries from that side instead, as in PyTorch (so
+    pad(x, (-1, -1)) drops the first and last column); the crop comes first, then the padding.
     """
+    op = "pad"
+    number_array(op, "input", a)
     shape = np.shape(a.array if isinstance(a, Tensor) else a)
-    pad = tuple(pad)
-    if len(pad) % 2 or len(pad) // 2 > len(shape):
-        raise ValueError(f"pad: needs an even number of widths, at most 2 per axis of {shape}, got {pad}")
-    if any(not isinstance(p, (int, np.integer)) or p < 0 for p in pad):
-        raise ValueError(f"pad: widths must be non-negative integers, got {pad}")
+    if not isinstance(pad, (tuple, list)) or len(pad) % 2 or len(pad) // 2 > len(shape):
+        raise ValueError(f"{op}: needs an even number of widths, at most 2 per axis of {shape}, got {pad!r}")
+    pad = int_tuple(pad, len(pad), "pad", op, minimum=None)
     if mode not in PAD_MODES:
-        raise ValueError(f"pad: mode must be one of {PAD_MODES}, got {mode!r}")
-    widths = [(0, 0)] * len(shape)
+        raise ValueError(f"{op}: mode must be one of {PAD_MODES}, got {mode!r}")
+    widths, crop = [(0, 0)] * len(shape), [slice(None)] * len(shape)
     for k in range(len(pad) // 2):
         axis = len(shape) - 1 - k
-        widths[axis] = (int(pad[2 * k]), int(pad[2 * k + 1]))
-        n, largest = shape[axis], builtins.max(widths[axis])
+        before, after = pad[2 * k], pad[2 * k + 1]
+        n = shape[axis] + builtins.min(before, 0) + builtins.min(after, 0)  # the size once cropped
+        if n < 0:
+            raise ValueError(f"{op}: widths ({before}, {after}) crop more than the {shape[axis]} entries "
+                             f"of axis {axis}")
+        crop[axis] = slice(-builtins.min(before, 0), shape[axis] + builtins.min(after, 0))
+        widths[axis] = (builtins.max(before, 0), builtins.max(after, 0))
+        largest = builtins.max(widths[axis])
         if mode == "reflect" and largest >= n:
-            raise ValueError(f"pad: reflect padding {largest} must be smaller than the axis size {n}")
+            raise ValueError(f"{op}: reflect padding {largest} must be smaller than the axis size {n}")
         if mode in ("replicate", "circular") and n == 0 and largest:
-            raise ValueError(f"pad: {mode} padding needs a non-empty axis")
+            raise ValueError(f"{op}: {mode} padding needs a non-empty axis")
         if mode == "circular" and largest > n:
-            raise ValueError(f"pad: circular padding {largest} must not exceed the axis size {n}")
+            raise ValueError(f"{op}: circular padding {largest} must not exceed the axis size {n}")
+    if any(c != slice(None) for c in crop):
+        a = getitem(a, tuple(crop))
     return Pad.apply(a, tuple(widths), mode, value)
 
 
 def where(condition, a, b):
     """Elementwise choice: a where condition is true, else b (broadcasting all three)."""
+    number_array("where", "condition", condition)
+    number_array("where", "input", a)
+    number_array("where", "other", b)
     return Where.apply(condition.array if isinstance(condition, Tensor) else condition, a, b)

@@ -61,10 +61,62 @@ class Sigmoid(Module):
         return F.sigmoid(x)
 
 
-class Softmax(Module):
-    """Softmax along `dim`."""
+class ReLU6(Module):
+    """min(max(x, 0), 6)."""
 
-    def __init__(self, dim: int = -1):
+    def forward(self, x):
+        return F.relu6(x)
+
+
+class Hardswish(Module):
+    """x * relu6(x + 3) / 6 (MobileNetV3)."""
+
+    def forward(self, x):
+        return F.hardswish(x)
+
+
+class GELU(Module):
+    """x * Phi(x), Phi the standard normal CDF; approximate="tanh" for the tanh approximation."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """x * sigmoid(x) (swish)."""
+
+    def forward(self, x):
+        return F.silu(x)
+
+
+class Softplus(Module):
+    """log(1 + exp(beta x)) / beta, linear where beta x > threshold."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Softmax(Module):
+    """Softmax along `dim`; without dim, PyTorch's legacy choice (with its warning): dim 0 for
+    0-, 1- and 3-D input, else 1."""
+
+    def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
 

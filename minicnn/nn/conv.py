@@ -1,4 +1,4 @@
-"""Convolution layers: Conv1d/2d/3d, ConvTranspose2d, LocallyConnected2d and TiledConv2d.
+"""Convolution layers: Conv1d/2d/3d, ConvTranspose1d/2d/3d, LocallyConnected2d and TiledConv2d.
 
 Each holds its weight and bias as Parameters, initialised as PyTorch does (kaiming_uniform with
 a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias from the same range), and calls the
@@ -6,10 +6,13 @@ matching op of minicnn.functional in forward.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import functional as F
-from ..functional.checks import int_tuple, output_spatial, padding_pairs
+from ..functional.checks import check_bytes, int_tuple, output_spatial, padding_pairs
+from ..functional.conv import transpose_padding
 from ..tensor import DEFAULT_DTYPE, Tensor
 from . import init
 from .module import Module, Parameter
@@ -23,9 +26,10 @@ def _positive(layer: str, **values) -> None:
             raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
 
 
-def _parameters(weight_shape, bias_shape, fan_in_shape, dtype, generator):
+def _parameters(weight_shape, bias_shape, fan_in_shape, dtype, generator, name):
     """Weight and bias Parameters initialised as PyTorch's Conv layers, with the fan-in read from
     `fan_in_shape` (Cout, Cin, k...): per-position layers hold many such kernels in one weight."""
+    check_bytes(name, math.prod(weight_shape) * np.dtype(dtype).itemsize, "the weight")
     weight = Tensor(np.empty(fan_in_shape, dtype))
     bias = Tensor(np.empty(bias_shape, dtype)) if bias_shape is not None else None
     init.default_layer_init_(weight, bias, generator)
@@ -57,7 +61,7 @@ class ConvNd(Module):
         # Checked now, so that a bad padding fails when the layer is built, not when first called.
         self._pairs = padding_pairs(padding, self.kernel_size, self.stride, self.dilation, name)
         shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight, self.bias = _parameters(shape, (out_channels,) if bias else None, shape, dtype, generator)
+        self.weight, self.bias = _parameters(shape, (out_channels,) if bias else None, shape, dtype, generator, name)
 
     def forward(self, x):
         padding = self.padding
@@ -117,13 +121,15 @@ class Conv3d(ConvNd):
     conv = staticmethod(F.conv3d)
 
 
-class ConvTranspose2d(Module):
-    """Transposed 2-D convolution layer (see minicnn.functional.conv_transpose2d).
+class ConvTransposeNd(Module):
+    """Transposed convolution layer of `spatial_dims` axes, set by each subclass with its op.
 
-    (N, Cin, H, W) -> (N, Cout, oH, oW), oH = (H-1)*s - 2p + d(kH-1) + output_padding + 1.
-    weight: (in_channels, out_channels/groups, kH, kW), bias: (out_channels,); the fan-in of the
-    initialisation is read from that layout, as in PyTorch.
+    weight: (in_channels, out_channels/groups, *kernel_size), bias: (out_channels,); the fan-in of
+    the initialisation is read from that layout, as in PyTorch.
     """
+
+    spatial_dims = 0
+    conv_transpose = None
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  groups=1, bias=True, dilation=1, padding_mode="zeros", *, algorithm="auto",
@@ -137,23 +143,57 @@ class ConvTranspose2d(Module):
         if padding_mode != "zeros":
             raise ValueError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
-        self.kernel_size = int_tuple(kernel_size, 2, "kernel_size", name)
-        self.stride = int_tuple(stride, 2, "stride", name)
-        self.dilation = int_tuple(dilation, 2, "dilation", name)
-        self.output_padding = int_tuple(output_padding, 2, "output_padding", name, minimum=0)
+        dims = self.spatial_dims
+        self.kernel_size = int_tuple(kernel_size, dims, "kernel_size", name)
+        self.stride = int_tuple(stride, dims, "stride", name)
+        self.dilation = int_tuple(dilation, dims, "dilation", name)
+        # Checked now, so that a bad padding fails when the layer is built, not when first called.
+        _, self.output_padding = transpose_padding(name, padding, output_padding, self.kernel_size,
+                                                   self.stride, self.dilation)
         self.padding, self.algorithm = padding, algorithm
         shape = (in_channels, out_channels // groups) + self.kernel_size
-        self.weight, self.bias = _parameters(shape, (out_channels,) if bias else None, shape, dtype, generator)
+        self.weight, self.bias = _parameters(shape, (out_channels,) if bias else None, shape, dtype, generator, name)
 
     def forward(self, x):
-        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
-                                  self.groups, self.dilation, algorithm=self.algorithm)
+        return self.conv_transpose(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                   self.groups, self.dilation, algorithm=self.algorithm)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding!r}, output_padding={self.output_padding}"
                 + (f", groups={self.groups}" if self.groups != 1 else "")
-                + (f", dilation={self.dilation}" if self.dilation != (1, 1) else ""))
+                + (f", dilation={self.dilation}" if self.dilation != (1,) * self.spatial_dims else ""))
+
+
+class ConvTranspose1d(ConvTransposeNd):
+    """Transposed 1-D convolution layer (see minicnn.functional.conv_transpose1d).
+
+    (N, Cin, W) -> (N, Cout, oW), oW = (W-1)*s - 2p + d(kW-1) + output_padding + 1.
+    """
+
+    spatial_dims = 1
+    conv_transpose = staticmethod(F.conv_transpose1d)
+
+
+class ConvTranspose2d(ConvTransposeNd):
+    """Transposed 2-D convolution layer (see minicnn.functional.conv_transpose2d).
+
+    (N, Cin, H, W) -> (N, Cout, oH, oW), oH = (H-1)*s - 2p + d(kH-1) + output_padding + 1.
+    weight: (in_channels, out_channels/groups, kH, kW).
+    """
+
+    spatial_dims = 2
+    conv_transpose = staticmethod(F.conv_transpose2d)
+
+
+class ConvTranspose3d(ConvTransposeNd):
+    """Transposed 3-D convolution layer (see minicnn.functional.conv_transpose3d).
+
+    (N, Cin, D, H, W) -> (N, Cout, oD, oH, oW), each size (n-1)*s - 2p + d(k-1) + output_padding + 1.
+    """
+
+    spatial_dims = 3
+    conv_transpose = staticmethod(F.conv_transpose3d)
 
 
 class LocallyConnected2d(Module):
@@ -183,7 +223,7 @@ class LocallyConnected2d(Module):
         positions = self.output_size[0] * self.output_size[1]
         self.weight, self.bias = _parameters(
             self.output_size + per_position, self.output_size + (out_channels,) if bias else None,
-            (positions * out_channels,) + per_position[1:], dtype, generator)
+            (positions * out_channels,) + per_position[1:], dtype, generator, name)
 
     def forward(self, x):
         return F.local_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
@@ -216,7 +256,7 @@ class TiledConv2d(Module):
         per_tile = (out_channels, in_channels) + self.kernel_size
         self.weight, self.bias = _parameters(
             self.tile + per_tile, self.tile + (out_channels,) if bias else None,
-            (self.tile[0] * self.tile[1] * out_channels,) + per_tile[1:], dtype, generator)
+            (self.tile[0] * self.tile[1] * out_channels,) + per_tile[1:], dtype, generator, name)
 
     def forward(self, x):
         return F.tiled_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from ..functional.checks import is_int
 from ..tensor import DEFAULT_DTYPE, Tensor
 from . import init
 from .module import Module, Parameter
@@ -20,7 +21,7 @@ class Linear(Module):
                  dtype=DEFAULT_DTYPE, generator=None):
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, (int, np.integer)) or value <= 0:
+            if not is_int(value) or value <= 0:
                 raise ValueError(f"Linear: {name} must be a positive integer, got {value!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.weight = Parameter(np.empty((out_features, in_features), dtype))

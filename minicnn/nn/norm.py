@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from ..tensor import DEFAULT_DTYPE, Tensor
+from ..functional.checks import float_array, is_int
+from ..tensor import DEFAULT_DTYPE
 from .module import Module, Parameter
 
 
@@ -25,7 +26,7 @@ class _BatchNorm(Module):
                  affine: bool = True, track_running_stats: bool = True, *, dtype=DEFAULT_DTYPE):
         super().__init__()
         name = type(self).__name__
-        if not isinstance(num_features, (int, np.integer)) or num_features <= 0:
+        if not is_int(num_features) or num_features <= 0:
             raise ValueError(f"{name}: num_features must be a positive int, got {num_features!r}")
         if momentum is not None and not 0.0 <= momentum <= 1.0:
             raise ValueError(f"{name}: momentum must be in [0, 1] or None, got {momentum}")
@@ -46,8 +47,8 @@ class _BatchNorm(Module):
                 self.register_buffer(buffer, None)
 
     def forward(self, x):
-        shape = np.shape(x.array if isinstance(x, Tensor) else x)
         name = type(self).__name__
+        shape = float_array(name, "input", x).shape
         if len(shape) not in self.dims:
             raise ValueError(f"{name}: expected a {' or '.join(map(str, self.dims))}-D input, "
                              f"got shape {shape}")
