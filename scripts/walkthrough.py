@@ -123,7 +123,7 @@ def render() -> str:
     add("")
     add(f"The digit's label is **{label}** (`Digits` resamples the bundled 8x8 scans to 32x32 by bilinear interpolation);")
     add(f"its pixels lie in [{num(image.min())}, {num(image.max())}], mean {num(image.mean())}.")
-    add(f"The model has {sum(p.size for p in model.parameters()):,} parameters (`mc.summary(model, (1, 32, 32))`).")
+    add(f"The model has {sum(p.numel() for p in model.parameters()):,} parameters (`mc.summary(model, (1, 32, 32))`).")
     add("")
     add("## Forward")
     add("")

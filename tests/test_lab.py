@@ -85,7 +85,7 @@ def test_plain_net_is_the_resnet_without_shortcuts():
     g = np.random.default_rng(0)
     plain, residual = plain_cifar(20, 0.5, g), build("resnet_cifar", depth=20, width=0.5, generator=g)
     assert not any(isinstance(m, nn.Residual) for m in plain.modules())
-    assert sum(p.size for p in plain.parameters()) == sum(p.size for p in residual.parameters())
+    assert sum(p.numel() for p in plain.parameters()) == sum(p.numel() for p in residual.parameters())
     convs = [m for m in plain.modules() if isinstance(m, nn.Conv2d)]
     assert len(convs) == 19  # 20 weighted layers: 19 convolutions and the classifier
 
