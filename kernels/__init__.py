@@ -8,12 +8,13 @@ implements; a new one registers below). algorithm="auto" follows `heuristic_choi
 """
 # First: the threading layer must be chosen before any parallel kernel runs (threads.py says why).
 from . import threads  # noqa: F401
-from . import direct, fft, gemm, im2col, separable, winograd  # noqa: E402
+from . import direct, fft, gemm, im2col, reference, separable, winograd  # noqa: E402
 from .registry import (ALGORITHMS, NAN_SPREAD, ConvAlgorithm, ConvGeometry, autotune,  # noqa: E402
                        autotune_cache, choose_algorithm, eligible_algorithms, get_algorithm,
                        heuristic_choice, memory_limit, output_length, register_algorithm,
                        set_memory_limit)
 
 for _algorithm in (direct.ALGORITHM, im2col.ALGORITHM, gemm.ALGORITHM, winograd.F2X3_ALGORITHM,
-                   winograd.F4X3_ALGORITHM, fft.ALGORITHM, separable.SEPARABLE, separable.DEPTHWISE):
+                   winograd.F4X3_ALGORITHM, fft.ALGORITHM, separable.SEPARABLE, separable.DEPTHWISE,
+                   reference.ALGORITHM):
     register_algorithm(_algorithm)

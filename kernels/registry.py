@@ -106,6 +106,8 @@ class ConvAlgorithm:
     # What the weights themselves must satisfy, beyond the geometry (e.g. "rank-1 kernels"); such
     # an algorithm is only run when asked for by name, and refuses other weights at run time.
     weight_requirement: str = None
+    # False: "auto" and autotune never run it (the reference loops, slow by design).
+    automatic: bool = True
 
 
 ALGORITHMS: dict = {}
@@ -197,9 +199,11 @@ def im2col_bytes(geometry: ConvGeometry) -> int:
 
 
 def eligible_algorithms(geometry: ConvGeometry) -> list:
-    """Names of the registered algorithms that can run `geometry` whatever the weights are."""
+    """Names of the registered algorithms "auto" may choose for `geometry`: those that run it
+    whatever the weights are, within the memory limit, except the slow reference."""
     return [name for name, a in sorted(ALGORITHMS.items())
-            if a.weight_requirement is None and a.supports(geometry) is None and fits_in_memory(a, geometry)]
+            if a.automatic and a.weight_requirement is None and a.supports(geometry) is None
+            and fits_in_memory(a, geometry)]
 
 
 # Thresholds of the "auto" heuristic, set from `python -m minicnn.bench` runs (README).

@@ -11,10 +11,15 @@ Conventions (those of torchvision's model tables):
 - Memory is the bytes of each layer's output at batch 1; the activation total sums the
   innermost layers' outputs (what a forward pass keeps for backward).
 - The receptive field is the size, in input pixels, of the window one output position sees,
-  per spatial axis: r_out = r_in + (k - 1) d j_in and j_out = j_in s for a layer of kernel k,
-  dilation d and stride s (j is the distance in input pixels between neighbouring positions).
-  Where branches meet (concatenation, residual sums) the largest field is kept; a layer that
-  sees its whole input (fully connected, global pooling) sees the whole image.
+  per spatial axis, with its jump j (the distance in input pixels between neighbouring output
+  positions, the effective stride) and start (the input coordinate of the centre of the first
+  output position's window; input pixel i is at coordinate i). For a layer of kernel k,
+  dilation d, stride s and padding p before the axis:
+      r_out = r_in + (k - 1) d j_in,   j_out = j_in s,   start_out = start_in + ((k - 1) d / 2 - p) j_in
+  (Araujo, Norris & Sim, "Computing receptive fields of convolutional neural networks", 2019).
+  Where branches meet (concatenation, residual sums) the branch with the largest field is kept;
+  a layer that sees its whole input (fully connected, global pooling) sees the whole image,
+  centred on the image's centre.
 """
 from __future__ import annotations
 
@@ -42,6 +47,8 @@ class LayerRow:
     macs: int = 0
     memory: int = 0
     receptive_field: tuple | None = None
+    jump: tuple | None = None
+    start: tuple | None = None
     is_leaf: bool = True
     children: list = field(default_factory=list, repr=False)
 
@@ -76,14 +83,15 @@ class Summary:
 
     def table(self, max_depth: int | None = None) -> str:
         """The printed table; `max_depth` hides rows nested deeper than that."""
-        header = ("Layer (type)", "Output shape", "Params", "MACs", "Memory", "RF")
+        header = ("Layer (type)", "Output shape", "Params", "MACs", "Memory", "RF", "Jump", "Start")
         lines = []
         for row in self.rows:
             if max_depth is not None and row.depth > max_depth:
                 continue
             label = "  " * (row.depth - 1) + f"{row.name} ({row.type})"
             lines.append((label, _shape_text(row.output_shape), f"{row.params:,}", f"{row.macs:,}",
-                          _bytes_text(row.memory), _rf_text(row.receptive_field)))
+                          _bytes_text(row.memory), _rf_text(row.receptive_field), _rf_text(row.jump),
+                          _rf_text(row.start)))
         widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
                   for i, h in enumerate(header)]
 
@@ -169,7 +177,7 @@ def summary(model, input_shape, *, batched: bool | None = None, dtype=np.float32
         else:
             row.macs = sum(child.macs for child in row.children)
         if tensors and spatial:
-            row.receptive_field = fields.of(tensors[0])
+            row.receptive_field, row.jump, row.start = fields.of(tensors[0])
 
     for module in model.modules():
         if module is not model:
@@ -260,55 +268,74 @@ def _tuple(value, n: int) -> tuple:
 
 
 class _FieldTracker:
-    """Receptive field and jump of every tensor the forward pass produces, per spatial axis."""
+    """Receptive field, jump and start of every tensor the forward pass produces, per spatial axis."""
 
     def __init__(self, x: Tensor, spatial: int, image: tuple):
         self.spatial, self.image = spatial, image
-        self.known = {id(x): (x, (1,) * spatial, (1,) * spatial)}
+        self.known = {id(x): (x, ((1,) * spatial, (1,) * spatial, (0,) * spatial))}
 
     def of(self, t: Tensor):
-        return self._state(t)[0] if self.spatial else None
+        """(field, jump, start) of t, each a tuple over the spatial axes."""
+        return self._state(t)
 
     def _state(self, t: Tensor):
-        """(field, jump) of t; a tensor made by functional ops takes the largest of its sources."""
+        """A tensor made by functional ops takes, per axis, the state of its source with the largest field."""
         if id(t) in self.known:
-            return self.known[id(t)][1:]
+            return self.known[id(t)][1]
         sources, seen, stack = [], set(), [t]
         while stack:
             u = stack.pop()
             if id(u) in self.known:
-                sources.append(self.known[id(u)][1:])
+                sources.append(self.known[id(u)][1])
                 continue
             if u._ctx is None or id(u) in seen:
                 continue
             seen.add(id(u))
             stack.extend(i for i in u._ctx.inputs if i is not None)
         if not sources:
-            state = ((1,) * self.spatial, (1,) * self.spatial)
+            state = ((1,) * self.spatial, (1,) * self.spatial, (0,) * self.spatial)
         else:
-            state = (tuple(max(s[0][a] for s in sources) for a in range(self.spatial)),
-                     tuple(max(s[1][a] for s in sources) for a in range(self.spatial)))
-        self.known[id(t)] = (t,) + state
+            widest = [max(sources, key=lambda s: s[0][a]) for a in range(self.spatial)]
+            state = tuple(tuple(widest[a][part][a] for a in range(self.spatial)) for part in range(3))
+        self.known[id(t)] = (t, state)
         return state
 
     def leaf(self, module, inputs, outputs) -> None:
         if not self.spatial or not inputs or not isinstance(inputs[0], Tensor):
             return
-        field_in, jump_in = self._state(inputs[0])
+        field_in, jump_in, start_in = self._state(inputs[0])
         kind = type(module).__name__
         if kind in _GLOBAL:
-            state = (self.image, jump_in)
+            state = (self.image, jump_in, tuple(_number((n - 1) / 2) for n in self.image))
         elif hasattr(module, "kernel_size") and not kind.startswith("ConvTranspose"):
             k = _tuple(module.kernel_size, self.spatial)
             stride = getattr(module, "stride", None)
             s = k if stride is None else _tuple(stride, self.spatial)
             d = _tuple(getattr(module, "dilation", 1), self.spatial)
-            field_out = tuple(f + (k[a] - 1) * d[a] * jump_in[a] for a, f in enumerate(field_in))
-            state = (field_out, tuple(j * s[a] for a, j in enumerate(jump_in)))
+            p = _padding_before(module, k, s, d, self.spatial)
+            state = (tuple(f + (k[a] - 1) * d[a] * jump_in[a] for a, f in enumerate(field_in)),
+                     tuple(j * s[a] for a, j in enumerate(jump_in)),
+                     tuple(_number(b + ((k[a] - 1) * d[a] / 2 - p[a]) * jump_in[a]) for a, b in enumerate(start_in)))
         else:
-            state = (field_in, jump_in)
+            state = (field_in, jump_in, start_in)
         for t in outputs:
-            self.known[id(t)] = (t,) + state
+            self.known[id(t)] = (t, state)
+
+
+def _padding_before(module, kernel, stride, dilation, spatial) -> tuple:
+    """The padding before each spatial axis of a convolution or pooling layer."""
+    padding = getattr(module, "padding", 0)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0,) * spatial
+        span = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple(e if padding == "full" else e // 2 for e in span)  # "same": the odd one goes after
+    return tuple(p[0] if isinstance(p, (tuple, list)) else p for p in _tuple(padding, spatial))
+
+
+def _number(x):
+    """x as an int when it is whole (starts are half-integers after even kernels)."""
+    return int(x) if float(x).is_integer() else float(x)
 
 
 def _shape_text(shape) -> str:
@@ -322,6 +349,7 @@ def _bytes_text(n: int) -> str:
 
 
 def _rf_text(field) -> str:
+    """One number if every axis agrees, else one per axis joined by x; "-" for none."""
     if field is None:
         return "-"
     return str(field[0]) if len(set(field)) == 1 else "x".join(str(f) for f in field)

@@ -29,6 +29,7 @@ CONFIGS = {
     "fft": ((4, 3, 5, 5), dict(padding=2)),
     "depthwise": ((3, 1, 3, 3), dict(padding=1, groups=3)),
     "separable": ((4, 3, 3, 3), dict(padding=1)),
+    "reference": ((4, 3, 3, 3), dict(padding=1, stride=2)),
 }
 
 
