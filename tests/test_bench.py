@@ -27,7 +27,7 @@ def test_quick_bench_runs_every_layer_and_algorithm(tmp_path, capsys):
     data = json.loads(out.read_text())
     results = data["results"]
     assert {r["layer"] for r in results} == set(LAYERS)
-    assert {r["algorithm"] for r in results} == set(kernels.ALGORITHMS)
+    assert {r["algorithm"] for r in results} == {n for n, a in kernels.ALGORITHMS.items() if a.automatic}
     assert {r["pass_name"] for r in results} == {"fwd", "bwd_data", "bwd_weight"}
     for r in results:
         if r["reason"] is None:
@@ -43,10 +43,13 @@ def test_quick_bench_runs_every_layer_and_algorithm(tmp_path, capsys):
 
 
 def test_verbose_shows_every_algorithm(capsys):
+    """Every algorithm auto may choose by default; the reference loops only when asked for."""
     assert main(QUICK + ["--layers", "lenet5_c3", "--verbose"]) == 0
     printed = capsys.readouterr().out
-    for name in kernels.ALGORITHMS:
-        assert f" {name} " in printed
+    for name, algorithm in kernels.ALGORITHMS.items():
+        assert (f" {name} " in printed) == algorithm.automatic
+    assert main(QUICK + ["--layers", "lenet5_c3", "--verbose", "--algorithms", "reference,direct"]) == 0
+    assert " reference " in capsys.readouterr().out
     assert "NaN reach" in printed and "(declared)" in printed
 
 

@@ -64,7 +64,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=float, help="width multiplier of a --model")
     p.add_argument("--batch", type=int, help="batch size (default: each layer's; 1 for models)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--algorithms", default=None, help="comma-separated (default: all registered)")
+    p.add_argument("--algorithms", default=None,
+                   help="comma-separated (default: every algorithm auto may choose; add 'reference', the "
+                        "loops of the definition, by name: it takes seconds per pass on large layers)")
     p.add_argument("--passes", default=",".join(PASSES))
     p.add_argument("--repeats", type=int, help="timed calls per measurement (default 7, --quick 5)")
     p.add_argument("--budget", type=float, help="seconds of repeats per measurement (default 1, --quick 0.05)")
@@ -150,7 +152,8 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     torch = _check_optional_dependencies(args)
     dtype = np.dtype(args.dtype)
-    algorithms = _names(args.algorithms or ",".join(kernels.ALGORITHMS), list(kernels.ALGORITHMS), "algorithms")
+    automatic = ",".join(name for name, a in kernels.ALGORITHMS.items() if a.automatic)
+    algorithms = _names(args.algorithms or automatic, list(kernels.ALGORITHMS), "algorithms")
     passes = _names(args.passes, list(PASSES), "passes")
     layers, title, model, shape = _select(args, dtype)
     repeats = args.repeats or (5 if args.quick else 7)
