@@ -123,6 +123,20 @@ def v4_inception_c(cin, c, unit, chain):
                       split_1x3_3x1(unit, c(512), c(256))))
 
 
+def _checked_input(name, width, input_size):
+    """(height, width) of the input, checked to survive both networks' grid reductions, which
+    shrink it alike: three 3x3 windows (stride 2, 1, 2), two more (stride 1, 2) to the 35x35 grid,
+    then Reduction-A and -B (stride 2 each) to 8x8 at 299."""
+    check_width(name, width)
+    height, width_px = square(name, input_size)
+    side = min(height, width_px)
+    side = conv_out(conv_out(conv_out(side, 3, 2), 3), 3, 2)
+    side = conv_out(conv_out(side, 3), 3, 2)
+    side = conv_out(conv_out(side, 3, 2), 3, 2)
+    require_size(name, side, 1, "after Reduction-B")
+    return height, width_px
+
+
 def inception_v4(*, num_classes=1000, width=1.0, input_size=299, generator=None):
     """Inception-v4 (figure 9): (N, 3, H, W) -> (N, num_classes); features(x) is the globally
     averaged 1536-vector (times width) after dropout 0.2 (keep probability 0.8).
@@ -132,13 +146,7 @@ def inception_v4(*, num_classes=1000, width=1.0, input_size=299, generator=None)
     Inception-C chain with n x 1 instead (the same counts).
     Initialisation: He-normal convs, BN weight 1 bias 0, default Linear.
     """
-    check_width("inception_v4", width)
-    height, width_px = square("inception_v4", input_size)
-    side = min(height, width_px)
-    side = conv_out(conv_out(conv_out(side, 3, 2), 3), 3, 2)          # conv1, conv2, mixed3a
-    side = conv_out(conv_out(side, 3), 3, 2)                           # mixed4a, mixed5a: 35x35
-    side = conv_out(conv_out(side, 3, 2), 3, 2)                        # reductions A, B: 8x8
-    require_size("inception_v4", side, 1, "after Reduction-B")
+    height, width_px = _checked_input("inception_v4", width, input_size)
     unit, chain = _units(generator, 1e-3)
 
     def c(n):
@@ -248,14 +256,8 @@ def inception_resnet_v2(*, num_classes=1000, residual_scale=(0.17, 0.10, 0.20), 
     Initialisation: He-normal convs (the residual projections' biases 0), BN weight 1 bias 0,
     default Linear.
     """
-    check_width("inception_resnet_v2", width)
     scales = _residual_scales(residual_scale)
-    height, width_px = square("inception_resnet_v2", input_size)
-    side = min(height, width_px)
-    side = conv_out(conv_out(conv_out(side, 3, 2), 3), 3, 2)          # conv1, conv2, pool1
-    side = conv_out(conv_out(side, 3), 3, 2)                           # conv5, pool2: 35x35
-    side = conv_out(conv_out(side, 3, 2), 3, 2)                        # reductions A, B: 8x8
-    require_size("inception_resnet_v2", side, 1, "after Reduction-B")
+    height, width_px = _checked_input("inception_resnet_v2", width, input_size)
     unit, chain = _units(generator, 1e-3)
 
     def c(n):

@@ -29,3 +29,24 @@ def get_generator(generator) -> np.random.Generator:
     if not isinstance(generator, np.random.Generator):
         raise TypeError(f"expected a numpy.random.Generator, got {type(generator).__name__}")
     return generator
+
+
+class Seeded:
+    """Something that draws from a generator of its own, or from minicnn's default one.
+
+    `generator` is the one given, or the default generator looked up at each use (so
+    `manual_seed` reaches it); a trainer reads and sets it to checkpoint and resume a run.
+    """
+
+    def __init__(self, generator=None):
+        self.generator = generator
+
+    @property
+    def generator(self) -> np.random.Generator:
+        return get_generator(self._generator)
+
+    @generator.setter
+    def generator(self, generator) -> None:
+        if generator is not None:
+            get_generator(generator)  # a TypeError now, not at the first draw
+        self._generator = generator

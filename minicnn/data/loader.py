@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..functional.checks import is_int
-from ..random import get_generator
+from ..random import Seeded
 from ..tensor import Tensor
 from .dataset import Subset
 
@@ -38,7 +38,7 @@ def whole_arrays(dataset):
     return (arrays, index_map) if arrays is not None else (None, None)
 
 
-class DataLoader:
+class DataLoader(Seeded):
     """Iterate over mini-batches of `dataset` (torch.utils.data.DataLoader, in one process).
 
     Each batch is what `collate_fn` makes of a list of samples; by default a tuple of Tensors, one
@@ -60,24 +60,12 @@ class DataLoader:
         for name, flag in (("shuffle", shuffle), ("drop_last", drop_last)):
             if not isinstance(flag, (bool, np.bool_)):
                 raise TypeError(f"DataLoader: {name} must be True or False, got {flag!r}")
-        if generator is not None:
-            get_generator(generator)  # a TypeError now rather than at the first epoch
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
         self.dataset = dataset
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), bool(drop_last)
         self.collate_fn = collate_fn
-        self._generator = generator
-
-    @property
-    def generator(self) -> np.random.Generator:
-        """The generator that shuffles: the one given, or minicnn's default generator."""
-        return get_generator(self._generator)
-
-    @generator.setter
-    def generator(self, generator) -> None:
-        get_generator(generator)  # the same TypeError as the constructor's
-        self._generator = generator
+        super().__init__(generator)
 
     def __len__(self) -> int:
         n, b = len(self.dataset), self.batch_size

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..functional.checks import is_int
-from ..random import get_generator
+from ..random import Seeded
 
 # AlexNet's lighting noise uses the principal components of ImageNet's RGB pixels (Krizhevsky et al.
 # 2012, section 4.1); these are the figures of fb.resnet.torch, which most reimplementations copy.
@@ -153,23 +153,8 @@ class Normalize:
         return f"Normalize(mean={self.mean.tolist()}, std={self.std.tolist()})"
 
 
-class RandomTransform:
-    """Base of the random transforms: holds the generator they draw from."""
-
-    def __init__(self, generator=None):
-        if generator is not None:
-            get_generator(generator)  # a TypeError now, not at the first image
-        self._generator = generator
-
-    @property
-    def generator(self) -> np.random.Generator:
-        """The generator given, or minicnn's default generator (looked up at each call)."""
-        return get_generator(self._generator)
-
-    @generator.setter
-    def generator(self, generator) -> None:
-        get_generator(generator)  # the same TypeError as the constructor's
-        self._generator = generator
+class RandomTransform(Seeded):
+    """Base of the random transforms: `generator` is what they draw from."""
 
 
 PAD_MODES = {"constant": "constant", "edge": "edge", "reflect": "reflect", "symmetric": "symmetric"}

@@ -275,7 +275,7 @@ class OneCycleLR(LRScheduler):
         return lrs
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(LRScheduler):
     """Divide the rate by 1/factor when a metric stops improving (AlexNet's "divide by 10 when the
     validation error stops improving", made automatic). Call step(metric) once per epoch.
 
@@ -283,6 +283,8 @@ class ReduceLROnPlateau:
     abs/min a < best - threshold (and mirrored for max). After more than `patience` epochs without
     improvement every group's lr becomes max(lr * factor, min_lr) (changes smaller than eps are
     skipped), then `cooldown` epochs pass before bad epochs count again.
+    As in PyTorch it is an LRScheduler for get_last_lr() and its state_dict, with its own __init__
+    and step(metric).
     """
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
@@ -327,11 +329,3 @@ class ReduceLROnPlateau:
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
-    def get_last_lr(self) -> list:
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict:
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update(state_dict)
