@@ -751,6 +751,13 @@ class Tensor:
     def abs(self):
         return F.abs(self)
 
+    def pow(self, exponent):
+        return F.pow(self, exponent)
+
+    def contiguous(self):
+        """This tensor: minicnn's ops take any memory layout (`.contiguous().view(...)` habits)."""
+        return self
+
     def clip(self, min=None, max=None):
         return F.clip(self, min, max)
 

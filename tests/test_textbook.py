@@ -543,6 +543,26 @@ def test_relu_inplace_overwrites_its_input_as_in_pytorch():
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
         nn.ReLU(inplace=True)(w)
     assert repr(nn.ReLU(inplace=True)) == "ReLU(inplace=True)" and repr(nn.ReLU()) == "ReLU()"
+    z = torch.tensor([-3.0, 4.0])
+    assert F.relu(z, inplace=True) is z and z.tolist() == [0.0, 4.0]
+
+
+@pytest.mark.parametrize("layer", [nn.ReLU, lambda inplace: nn.Dropout(0.5, inplace)])
+def test_inplace_flag_gives_the_out_of_place_values_and_gradients(layer):
+    """torchvision writes nn.ReLU(inplace=True) and nn.Dropout(p, inplace=True) after a linear layer."""
+    results = []
+    for inplace in (False, True):
+        torch.manual_seed(2)
+        fc = nn.Linear(3, 4)
+        x = torch.randn(5, 3)
+        torch.manual_seed(3)
+        h = fc(x)
+        out = layer(inplace)(h)
+        assert (out is h) == inplace
+        (out * torch.arange(4.0)).sum().backward()
+        results.append([out.array, fc.weight.grad.array, fc.bias.grad.array])
+    for without, within in zip(*results):
+        np.testing.assert_array_equal(within, without)
 
 
 # ---- d2l 8.7: DenseNet -------------------------------------------------------------------------------
