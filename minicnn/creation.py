@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .random import get_generator
-from .tensor import Tensor, as_array, get_default_dtype
+from .tensor import Tensor, as_array, float_dtype, get_default_dtype
 
 
 def _shape(shape, op: str = "expected a shape") -> tuple:
@@ -21,18 +21,23 @@ def _shape(shape, op: str = "expected a shape") -> tuple:
     return tuple(int(n) for n in shape)
 
 
-def _float(dtype):
-    return get_default_dtype() if dtype is None else dtype
+def _size(op: str, dims: tuple, size) -> tuple:
+    """The shape given as dims (zeros(2, 3) or zeros((2, 3))) or as size= (zeros(size=(2, 3)))."""
+    if size is None:
+        return _shape(dims, op)
+    if dims:
+        raise TypeError(f"{op}: got a shape both positionally {dims} and as size={size!r}")
+    return _shape((size,), op)
 
 
-def zeros(*size, dtype=None, requires_grad=False) -> Tensor:
-    """A tensor of zeros: zeros(2, 3) or zeros((2, 3))."""
-    return Tensor(np.zeros(_shape(size, "zeros"), _float(dtype)), requires_grad=requires_grad)
+def zeros(*dims, size=None, dtype=None, requires_grad=False) -> Tensor:
+    """A tensor of zeros: zeros(2, 3), zeros((2, 3)) or zeros(size=(2, 3))."""
+    return Tensor(np.zeros(_size("zeros", dims, size), float_dtype(dtype)), requires_grad=requires_grad)
 
 
-def ones(*size, dtype=None, requires_grad=False) -> Tensor:
+def ones(*dims, size=None, dtype=None, requires_grad=False) -> Tensor:
     """A tensor of ones."""
-    return Tensor(np.ones(_shape(size, "ones"), _float(dtype)), requires_grad=requires_grad)
+    return Tensor(np.ones(_size("ones", dims, size), float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad=False) -> Tensor:
@@ -75,26 +80,26 @@ def linspace(start, end, steps, dtype=None, requires_grad=False) -> Tensor:
     """`steps` evenly spaced values from start to end, both included."""
     if not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"linspace: steps must be a non-negative int, got {steps!r}")
-    return Tensor(np.linspace(start, end, steps).astype(_float(dtype)), requires_grad=requires_grad)
+    return Tensor(np.linspace(start, end, steps).astype(float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False) -> Tensor:
     """The n x m identity matrix (m defaults to n)."""
     m = n if m is None else m
     _shape((n, m), "eye")
-    return Tensor(np.eye(n, m, dtype=_float(dtype)), requires_grad=requires_grad)
+    return Tensor(np.eye(n, m, dtype=float_dtype(dtype)), requires_grad=requires_grad)
 
 
-def rand(*size, dtype=None, requires_grad=False, generator=None) -> Tensor:
+def rand(*dims, size=None, dtype=None, requires_grad=False, generator=None) -> Tensor:
     """Uniform samples in [0, 1) from `generator` (None: minicnn's default generator)."""
-    values = get_generator(generator).random(_shape(size, "rand"))
-    return Tensor(values.astype(_float(dtype)), requires_grad=requires_grad)
+    values = get_generator(generator).random(_size("rand", dims, size))
+    return Tensor(values.astype(float_dtype(dtype)), requires_grad=requires_grad)
 
 
-def randn(*size, dtype=None, requires_grad=False, generator=None) -> Tensor:
+def randn(*dims, size=None, dtype=None, requires_grad=False, generator=None) -> Tensor:
     """Standard normal samples from `generator` (None: minicnn's default generator)."""
-    values = get_generator(generator).standard_normal(_shape(size, "randn"))
-    return Tensor(values.astype(_float(dtype)), requires_grad=requires_grad)
+    values = get_generator(generator).standard_normal(_size("randn", dims, size))
+    return Tensor(values.astype(float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def randint(low, high=None, size=None, *, dtype=None, generator=None) -> Tensor:
@@ -117,4 +122,4 @@ def randperm(n, *, dtype=None, generator=None) -> Tensor:
 def normal(mean, std, size, *, dtype=None, generator=None, requires_grad=False) -> Tensor:
     """Samples of N(mean, std^2) of the given size (torch.normal with float mean and std)."""
     values = get_generator(generator).normal(mean, std, _shape((size,), "normal"))
-    return Tensor(values.astype(_float(dtype)), requires_grad=requires_grad)
+    return Tensor(values.astype(float_dtype(dtype)), requires_grad=requires_grad)

@@ -31,6 +31,12 @@ def get_default_dtype() -> np.dtype:
     return _default_dtype
 
 
+def float_dtype(dtype=None) -> np.dtype:
+    """`dtype`, or the default floating dtype when it is None (what `dtype=None` means in a
+    constructor or a layer, read when the tensor or layer is made, as in PyTorch)."""
+    return get_default_dtype() if dtype is None else np.dtype(dtype)
+
+
 def set_default_dtype(dtype) -> None:
     """Make `dtype` (float32 or float64) the default floating dtype, as torch.set_default_dtype."""
     global _default_dtype
@@ -127,6 +133,28 @@ class Size(tuple):
 
     def numel(self) -> int:
         return int(np.prod(self, dtype=np.int64))
+
+
+def to_arguments(args, kwargs) -> tuple:
+    """The (dtype or None, copy) asked for by to(dtype), to("cpu"), to("cpu", dtype), to(tensor),
+    to(device=..., dtype=..., non_blocking=..., copy=...); a device other than the CPU is refused."""
+    kwargs = dict(kwargs)
+    dtype = kwargs.pop("dtype", None)
+    target = kwargs.pop("device", None)
+    kwargs.pop("non_blocking", None)
+    copy = kwargs.pop("copy", False)
+    if kwargs:
+        raise TypeError(f"to(): unexpected keyword arguments {sorted(kwargs)}")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dtype = arg.dtype
+        elif isinstance(arg, (str, device)):
+            target = arg
+        else:
+            dtype = arg
+    if target is not None:
+        device(target)
+    return dtype, copy
 
 
 class device:
@@ -378,21 +406,7 @@ class Tensor:
     def to(self, *args, **kwargs) -> Tensor:
         """to(dtype), to("cpu"), to("cpu", dtype), to(other_tensor): this tensor if nothing
         changes, else a converted copy. minicnn runs on the CPU: other devices are refused."""
-        dtype = kwargs.pop("dtype", None)
-        target = kwargs.pop("device", None)
-        kwargs.pop("non_blocking", None)
-        copy = kwargs.pop("copy", False)
-        if kwargs:
-            raise TypeError(f"to(): unexpected keyword arguments {sorted(kwargs)}")
-        for arg in args:
-            if isinstance(arg, Tensor):
-                dtype = arg.dtype
-            elif isinstance(arg, (str, device)):
-                target = arg
-            else:
-                dtype = arg
-        if target is not None:
-            device(target)
+        dtype, copy = to_arguments(args, kwargs)
         if dtype is not None and np.dtype(dtype) != self.dtype:
             return self.astype(dtype)
         return self.clone() if copy else self
@@ -533,6 +547,10 @@ class Tensor:
         return self._inplace("clamp_", F.clamp, min, max)
 
     clip_ = clamp_
+
+    def relu_(self) -> Tensor:
+        """max(self, 0), in place (what nn.ReLU(inplace=True) does)."""
+        return self._inplace("relu_", F.relu)
 
     def fill_(self, value) -> Tensor:
         """Set every element to `value`."""
@@ -732,6 +750,13 @@ class Tensor:
 
     def abs(self):
         return F.abs(self)
+
+    def pow(self, exponent):
+        return F.pow(self, exponent)
+
+    def contiguous(self):
+        """This tensor: minicnn's ops take any memory layout (`.contiguous().view(...)` habits)."""
+        return self
 
     def clip(self, min=None, max=None):
         return F.clip(self, min, max)

@@ -265,8 +265,13 @@ def sigmoid(a):
     return Sigmoid.apply(a)
 
 
-def relu(a):
-    """max(a, 0); gradient 0 at a == 0, as PyTorch. NaN stays NaN and passes its gradient."""
+def relu(a, inplace=False):
+    """max(a, 0); gradient 0 at a == 0, as PyTorch. NaN stays NaN and passes its gradient.
+    inplace=True writes the result over `a` (Tensor.relu_), as PyTorch's flag does."""
+    if inplace:
+        if not isinstance(a, Tensor):
+            raise TypeError(f"relu: inplace=True needs a Tensor to overwrite, got {type(a).__name__}")
+        return a.relu_()
     number_array("relu", "input", a)
     return ReLU.apply(a)
 

@@ -13,7 +13,7 @@ import numpy as np
 from .. import functional as F
 from ..functional.checks import check_bytes, int_tuple, output_spatial, padding_pairs
 from ..functional.conv import transpose_padding
-from ..tensor import DEFAULT_DTYPE, Tensor
+from ..tensor import Tensor, float_dtype
 from . import init
 from .module import Module, Parameter
 
@@ -29,6 +29,7 @@ def _positive(layer: str, **values) -> None:
 def _parameters(weight_shape, bias_shape, fan_in_shape, dtype, generator, name):
     """Weight and bias Parameters initialised as PyTorch's Conv layers, with the fan-in read from
     `fan_in_shape` (Cout, Cin, k...): per-position layers hold many such kernels in one weight."""
+    dtype = float_dtype(dtype)
     check_bytes(name, math.prod(weight_shape) * np.dtype(dtype).itemsize, "the weight")
     weight = Tensor(np.empty(fan_in_shape, dtype))
     bias = Tensor(np.empty(bias_shape, dtype)) if bias_shape is not None else None
@@ -44,7 +45,7 @@ class ConvNd(Module):
     conv = None
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", *, algorithm="auto", dtype=DEFAULT_DTYPE, generator=None):
+                 bias=True, padding_mode="zeros", *, algorithm="auto", dtype=None, generator=None):
         super().__init__()
         name, dims = type(self).__name__, self.spatial_dims
         _positive(name, in_channels=in_channels, out_channels=out_channels, groups=groups)
@@ -133,7 +134,7 @@ class ConvTransposeNd(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  groups=1, bias=True, dilation=1, padding_mode="zeros", *, algorithm="auto",
-                 dtype=DEFAULT_DTYPE, generator=None):
+                 dtype=None, generator=None):
         super().__init__()
         name = type(self).__name__
         _positive(name, in_channels=in_channels, out_channels=out_channels, groups=groups)
@@ -206,7 +207,7 @@ class LocallyConnected2d(Module):
     """
 
     def __init__(self, in_channels, out_channels, input_size, kernel_size, stride=1, padding=0, dilation=1,
-                 bias=True, *, dtype=DEFAULT_DTYPE, generator=None):
+                 bias=True, *, dtype=None, generator=None):
         super().__init__()
         name = type(self).__name__
         _positive(name, in_channels=in_channels, out_channels=out_channels)
@@ -242,7 +243,7 @@ class TiledConv2d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, tile, stride=1, padding=0, dilation=1,
-                 bias=True, *, dtype=DEFAULT_DTYPE, generator=None):
+                 bias=True, *, dtype=None, generator=None):
         super().__init__()
         name = type(self).__name__
         _positive(name, in_channels=in_channels, out_channels=out_channels)

@@ -11,15 +11,18 @@ from .module import Module
 class _DropoutNd(Module):
     function = None
 
-    def __init__(self, p: float = 0.5, *, generator=None):
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, generator=None):
         super().__init__()
         self.p, self.generator = probability(type(self).__name__, "p", p), generator
+        self.inplace = inplace
 
     def forward(self, x):
-        return self.function(x, self.p, self.training, generator=self.generator)
+        out = self.function(x, self.p, self.training, generator=self.generator)
+        # inplace=True is PyTorch's flag: the result is written over x
+        return x.copy_(out) if self.inplace and out is not x else out
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace=True" if self.inplace else f"p={self.p}"
 
 
 class Dropout(_DropoutNd):

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import functional as F
 from ..functional.checks import is_int
-from ..tensor import DEFAULT_DTYPE, Tensor
+from ..tensor import Tensor, float_dtype
 from . import init
 from .module import Module, Parameter
 
@@ -18,12 +18,13 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 dtype=DEFAULT_DTYPE, generator=None):
+                 dtype=None, generator=None):
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if not is_int(value) or value <= 0:
                 raise ValueError(f"Linear: {name} must be a positive integer, got {value!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
+        dtype = float_dtype(dtype)
         self.weight = Parameter(np.empty((out_features, in_features), dtype))
         self.bias = Parameter(np.empty(out_features, dtype)) if bias else None
         if not bias:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..functional.checks import shape_of
-from ..tensor import DEFAULT_DTYPE
+from ..tensor import float_dtype
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose2d
 from .layers import Linear
 from .module import Module
@@ -30,7 +30,8 @@ class LazyModule(Module):
 
     def __init__(self, **settings):
         super().__init__()
-        self.settings = settings
+        # dtype=None is the default dtype when the layer is written, as for an eager layer
+        self.settings = {**settings, "dtype": float_dtype(settings["dtype"])}
         # Build a throwaway eager layer now, so that bad settings fail where the layer is written,
         # as for an eager layer; its own generator leaves the real draw for the first forward.
         probe_settings = dict(settings)
@@ -89,7 +90,7 @@ class LazyLinear(LazyModule):
 
     eager_class, size_argument = Linear, "in_features"
 
-    def __init__(self, out_features: int, bias: bool = True, *, dtype=DEFAULT_DTYPE, generator=None):
+    def __init__(self, out_features: int, bias: bool = True, *, dtype=None, generator=None):
         super().__init__(out_features=out_features, bias=bias, dtype=dtype, generator=generator)
 
     def size_from_input(self, input) -> int:
@@ -120,7 +121,7 @@ class _LazyConvNd(_LazyChannels):
     size_argument = "in_channels"
 
     def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
-                 padding_mode="zeros", *, algorithm="auto", dtype=DEFAULT_DTYPE, generator=None):
+                 padding_mode="zeros", *, algorithm="auto", dtype=None, generator=None):
         super().__init__(out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding,
                          dilation=dilation, groups=groups, bias=bias, padding_mode=padding_mode,
                          algorithm=algorithm, dtype=dtype, generator=generator)
@@ -156,7 +157,7 @@ class LazyConvTranspose2d(_LazyConvNd):
     eager_class, spatial_dims = ConvTranspose2d, 2
 
     def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1, bias=True,
-                 dilation=1, padding_mode="zeros", *, algorithm="auto", dtype=DEFAULT_DTYPE, generator=None):
+                 dilation=1, padding_mode="zeros", *, algorithm="auto", dtype=None, generator=None):
         # ConvTranspose2d's own argument order (output_padding; dilation after bias), hence not super()
         LazyModule.__init__(self, out_channels=out_channels, kernel_size=kernel_size, stride=stride,
                             padding=padding, output_padding=output_padding, groups=groups, bias=bias,
@@ -173,7 +174,7 @@ class _LazyBatchNorm(LazyModule):
     size_argument = "num_features"
 
     def __init__(self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, *, dtype=DEFAULT_DTYPE):
+                 track_running_stats: bool = True, *, dtype=None):
         super().__init__(eps=eps, momentum=momentum, affine=affine, track_running_stats=track_running_stats,
                          dtype=dtype)
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..tensor import Function, Tensor, as_array, is_grad_enabled
+from ..tensor import Function, Tensor, as_array, is_grad_enabled, to_arguments
 
 
 class Parameter(Tensor):
@@ -335,8 +335,12 @@ class Module:
             own[key].array = value.astype(own[key].dtype, copy=True)
         return IncompatibleKeys(missing, unexpected)
 
-    def to(self, dtype) -> Module:
-        """Cast floating-point parameters and buffers to `dtype` in place."""
+    def to(self, *args, **kwargs) -> Module:
+        """Cast floating-point parameters and buffers in place: to(dtype), and as Tensor.to,
+        to("cpu"), to(device), to("cpu", dtype), to(tensor). minicnn runs on the CPU only."""
+        dtype, _ = to_arguments(args, kwargs)
+        if dtype is None:
+            return self
         dtype = np.dtype(dtype)
         if not np.issubdtype(dtype, np.floating):
             raise TypeError(f"to: expected a floating-point dtype, got {dtype}")

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import functional as F
 from ..functional.checks import float_array, is_int
-from ..tensor import DEFAULT_DTYPE
+from ..tensor import float_dtype
 from .module import Module, Parameter
 
 
@@ -23,7 +23,7 @@ class _BatchNorm(Module):
     dims = ()  # the input dimensionalities the layer accepts, set by each subclass
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, *, dtype=DEFAULT_DTYPE):
+                 affine: bool = True, track_running_stats: bool = True, *, dtype=None):
         super().__init__()
         name = type(self).__name__
         if not is_int(num_features) or num_features <= 0:
@@ -32,6 +32,7 @@ class _BatchNorm(Module):
             raise ValueError(f"{name}: momentum must be in [0, 1] or None, got {momentum}")
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
+        dtype = float_dtype(dtype)
         if affine:
             self.weight = Parameter(np.ones(num_features, dtype))
             self.bias = Parameter(np.zeros(num_features, dtype))

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import functional as F
 from ..functional.checks import is_int, non_negative
-from ..tensor import DEFAULT_DTYPE
+from ..tensor import float_dtype
 from .module import Module, Parameter
 
 
@@ -17,7 +17,7 @@ class LayerNorm(Module):
     """
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
-                 bias: bool = True, *, dtype=DEFAULT_DTYPE):
+                 bias: bool = True, *, dtype=None):
         super().__init__()
         shape = (normalized_shape,) if is_int(normalized_shape) else normalized_shape
         if not isinstance(shape, (tuple, list)) or not shape or not all(is_int(n) and n > 0 for n in shape):
@@ -25,6 +25,7 @@ class LayerNorm(Module):
                              f"got {normalized_shape!r}")
         self.normalized_shape = tuple(int(n) for n in shape)
         self.eps, self.elementwise_affine = non_negative("LayerNorm", "eps", eps), elementwise_affine
+        dtype = float_dtype(dtype)
         self.weight = Parameter(np.ones(self.normalized_shape, dtype)) if elementwise_affine else None
         self.bias = Parameter(np.zeros(self.normalized_shape, dtype)) if elementwise_affine and bias else None
         for name in ("weight", "bias"):
@@ -45,7 +46,7 @@ class GroupNorm(Module):
     """
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, *,
-                 dtype=DEFAULT_DTYPE):
+                 dtype=None):
         super().__init__()
         for name, value in (("num_groups", num_groups), ("num_channels", num_channels)):
             if not is_int(value) or value <= 0:
@@ -54,6 +55,7 @@ class GroupNorm(Module):
             raise ValueError(f"GroupNorm: num_groups={num_groups} must divide num_channels={num_channels}")
         self.num_groups, self.num_channels, self.affine = int(num_groups), int(num_channels), affine
         self.eps = non_negative("GroupNorm", "eps", eps)
+        dtype = float_dtype(dtype)
         if affine:
             self.weight = Parameter(np.ones(num_channels, dtype))
             self.bias = Parameter(np.zeros(num_channels, dtype))

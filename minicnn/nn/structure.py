@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from ..tensor import DEFAULT_DTYPE, Tensor
+from ..tensor import Tensor
 from .layers import Linear
 from .module import Module
 
@@ -76,7 +76,7 @@ class SqueezeExcitation(Module):
     hidden width is max(1, channels // reduction).
     """
 
-    def __init__(self, channels: int, reduction: int = 16, *, dtype=DEFAULT_DTYPE, generator=None):
+    def __init__(self, channels: int, reduction: int = 16, *, dtype=None, generator=None):
         super().__init__()
         if not isinstance(channels, (int, np.integer)) or channels <= 0:
             raise ValueError(f"SqueezeExcitation: channels must be a positive int, got {channels!r}")
