@@ -1,7 +1,7 @@
 """python -m minicnn: train a classifier on the bundled digits and report test accuracy.
 
---model lenet5 (the default) trains LeNet-5 on the 8x8 digits enlarged to its 32x32 input (each
-pixel repeated 4x4 times); --model mlp trains a one-hidden-layer perceptron on the 64 raw pixels.
+--model lenet5 (the default) trains LeNet-5 on the 8x8 digits resampled to its 32x32 input
+(bilinear interpolation); --model mlp trains a one-hidden-layer perceptron on the 64 raw pixels.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from . import nn, optim
 from .architectures import build
-from .data import DataLoader, load_digits
+from .data import DataLoader, TensorDataset, load_digits
 from .train import evaluate, fit
 
 
@@ -28,10 +28,7 @@ def lenet5(generator) -> nn.Module:
 
 def digits(split: str, model: str):
     """The digits as the model wants them: (N, 64) for the MLP, (N, 1, 32, 32) for LeNet-5."""
-    x, y = load_digits(split, flatten=model == "mlp")
-    if model == "lenet5":
-        x = x.repeat(4, axis=2).repeat(4, axis=3)
-    return x, y
+    return load_digits(split, flatten=model == "mlp", size=32 if model == "lenet5" else 8)
 
 
 MODELS = {"mlp": mlp, "lenet5": lenet5}
@@ -55,7 +52,7 @@ def main(argv=None) -> int:
     print(f"minicnn: {args.model} on the UCI digits ({len(x_train)} train / {len(x_test)} test), "
           f"{sum(p.size for p in model.parameters()):,} parameters, seed {args.seed}")
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
-    loader = DataLoader(x_train, y_train, args.batch_size, shuffle=True, generator=generator)
+    loader = DataLoader(TensorDataset(x_train, y_train), args.batch_size, shuffle=True, generator=generator)
     fit(model, optimizer, loader, (x_test, y_test), epochs=args.epochs)
     accuracy = evaluate(model, x_test, y_test)
     print(f"final test accuracy: {100 * accuracy:.2f}% ({round(accuracy * len(y_test))}/{len(y_test)})")

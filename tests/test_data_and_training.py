@@ -9,7 +9,7 @@ import pytest
 import minicnn as mc
 from minicnn import nn
 from minicnn.__main__ import main
-from minicnn.data import DataLoader, load_digits
+from minicnn.data import DataLoader, TensorDataset, load_digits
 
 
 def test_digits_are_the_uci_set():
@@ -33,16 +33,17 @@ def test_split_is_fixed_disjoint_and_complete():
 
 def test_loader_batches_and_seeded_shuffle():
     x, y = np.arange(10).reshape(10, 1), np.arange(10)
-    batches = list(DataLoader(x, y, batch_size=4))
+    batches = list(DataLoader(TensorDataset(x, y), batch_size=4))
     assert [len(b[1]) for b in batches] == [4, 4, 2]
-    assert len(DataLoader(x, y, 4, drop_last=True)) == 2
-    first = [b[1].tolist() for b in DataLoader(x, y, 4, shuffle=True, generator=np.random.default_rng(5))]
-    second = [b[1].tolist() for b in DataLoader(x, y, 4, shuffle=True, generator=np.random.default_rng(5))]
+    assert len(DataLoader(TensorDataset(x, y), 4, drop_last=True)) == 2
+    shuffled = lambda: [b[1].array.tolist() for b in DataLoader(TensorDataset(x, y), 4, shuffle=True,
+                                                                 generator=np.random.default_rng(5))]
+    first, second = shuffled(), shuffled()
     assert first == second and sorted(sum(first, [])) == list(range(10))
-    with pytest.raises(ValueError, match="10 inputs but 9 targets"):
-        DataLoader(x, y[:9])
+    with pytest.raises(ValueError, match="got lengths \\[10, 9\\]"):
+        TensorDataset(x, y[:9])
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
-        DataLoader(x, y, 0)
+        DataLoader(TensorDataset(x, y), 0)
 
 
 @pytest.mark.parametrize("model, epochs", [("lenet5", 5), ("mlp", 12)])
