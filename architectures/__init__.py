@@ -12,7 +12,7 @@ reduced copies with the same topology) and input_size on the ImageNet models.
 """
 from __future__ import annotations
 
-from . import alexnet, densenet, googlenet, inception, lenet, nin, resnet, vgg
+from . import alexnet, densenet, fcn, googlenet, inception, lenet, nd_cnn, nin, resnet, vgg
 from .common import Classifier, options_of
 
 BUILDERS = {
@@ -29,6 +29,8 @@ BUILDERS = {
         resnet.wide_resnet_cifar,
         densenet.densenet121, densenet.densenet169, densenet.densenet201,
         densenet.densenet_bc_cifar,
+        fcn.fcn, fcn.fcn_nopool, fcn.fcn_upsample, fcn.fcn_unitpool,
+        nd_cnn.cnn1d, nd_cnn.cnn3d,
     )
 }
 
