@@ -1,7 +1,8 @@
 """minicnn.architectures: the model zoo, one module per family, built only from minicnn's public API.
 
 Every builder is a plain function of keyword options returning a Classifier (an nn.Module with
-forward(x) -> logits and features(x) -> the embedding before the classifier). Common options:
+forward(x) -> logits and features(x) -> the embedding before the classifier), except the
+segmentation networks of fcn.py, whose forward(x) gives an (N, num_classes, H, W) score map. Common options:
 num_classes; generator (a numpy Generator for the initialisation and for the dropout / drop-path
 masks; None: minicnn.random.default_generator()); width (a multiplier on every hidden width, for
 reduced copies with the same topology) and input_size on the ImageNet models.

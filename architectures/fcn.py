@@ -15,7 +15,9 @@ image. The lecture notes (convolution module, section 6) list three ways, one `v
                while still taking the local maximum; it widens the receptive field by 4 per layer.
 
 All three start with the same full-resolution stem (conv-BN-ReLU) and end with a 1x1 convolution
-to num_classes scores. Optionally (refine_steps=T > 0) the scores are then refined T times by
+to num_classes scores; by default (context=True) the body ends with GlobalContext, which adds a
+summary of the whole image at every position: in Shapes a pixel's class is its shape's, which
+the pixel's own window only partly sees. Optionally (refine_steps=T > 0) the scores are then refined T times by
 RecurrentRefinement, one convolution with weights shared across the steps (Pinheiro and Collobert
 2014; the notes' "recurrent convolutional network").
 
@@ -201,13 +203,14 @@ class SegmentationNet(nn.Module):
 
 
 def fcn(*, variant="nopool", num_classes=11, width=1.0, in_channels=3, input_size=32,
-        upsample="bilinear", context=False, refine_steps=0, refine_kernel=3, generator=None):
+        upsample="bilinear", context=True, refine_steps=0, refine_kernel=3, generator=None):
     """A fully convolutional segmentation network (see the module docstring for the variants).
 
     variant: "nopool", "upsample" or "unitpool"; upsample (variant "upsample" only): "bilinear"
     (fixed) or "transposed" (learned, starting bilinear); refine_steps: T steps of
     RecurrentRefinement (0: none) with a refine_kernel x refine_kernel convolution;
-    context=True adds GlobalContext (image-mean features at every position) after the body.
+    context=True (the default) adds GlobalContext (image-mean features at every position) after
+    the body; context=False leaves each pixel with what its receptive field sees.
     Base width 32 channels (64 on the upsample variant's coarse grid) times `width`.
     (N, in_channels, H, W) -> (N, num_classes, H, W).
     """
