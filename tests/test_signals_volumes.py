@@ -113,27 +113,32 @@ def test_batch_norm_3d_gradcheck(training):
 
 
 def train_classifier(arch, train, test, epochs, lr=0.01, batch_size=32):
-    """Adam on the training set; returns the test accuracy."""
+    """Adam on the training set, the learning rate falling linearly to 0; returns the test accuracy."""
     minicnn.manual_seed(0)
     model = build(arch, num_classes=len(train.classes), in_channels=train.images.shape[1],
                   input_size=train.images.shape[-1], generator=np.random.default_rng(0))
     optimizer = optim.Adam(model.parameters(), lr=lr)
-    for _ in range(epochs):
-        for inputs, labels in DataLoader(train, batch_size, shuffle=True, generator=np.random.default_rng(1)):
-            loss = F.cross_entropy(model(inputs), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+    loader = DataLoader(train, batch_size, shuffle=True, generator=np.random.default_rng(1))
+    steps = epochs * len(loader)
+    for step, (inputs, labels) in enumerate(batch for _ in range(epochs) for batch in loader):
+        optimizer.param_groups[0]["lr"] = lr * (1 - step / steps)
+        loss = F.cross_entropy(model(inputs), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
     model.eval()
     with no_grad():
         return np.mean(model(Tensor(test.images)).array.argmax(axis=1) == test.labels)
 
 
+# Reduced runs (the full ones, by the command line, reach ~90% and ~95%): well above chance
+# (1/6 and 1/4), a fraction of a minute each.
 def test_cnn1d_learns_the_signals():
-    accuracy = train_classifier("cnn1d", Signals(600, length=128), Signals(300, length=128, split="test"), epochs=4)
-    assert accuracy >= 0.8
+    accuracy = train_classifier("cnn1d", Signals(1500), Signals(300, split="test"), epochs=5, lr=0.003)
+    assert accuracy >= 0.7
 
 
 def test_cnn3d_learns_the_volumes():
-    accuracy = train_classifier("cnn3d", Volumes(400, size=16), Volumes(200, size=16, split="test"), epochs=4)
-    assert accuracy >= 0.8
+    accuracy = train_classifier("cnn3d", Volumes(1000, size=8), Volumes(200, size=8, split="test"), epochs=6,
+                                lr=0.003)
+    assert accuracy >= 0.7
