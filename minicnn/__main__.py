@@ -1,7 +1,11 @@
-"""python -m minicnn: train a classifier on the bundled digits and report test accuracy.
+"""python -m minicnn: train LeNet-5 on the bundled digits and report test accuracy.
 
---model lenet5 (the default) trains LeNet-5 on the 8x8 digits resampled to its 32x32 input
-(bilinear interpolation); --model mlp trains a one-hidden-layer perceptron on the 64 raw pixels.
+With no subcommand this is the quick demonstration: --model lenet5 (the default) trains LeNet-5
+(tanh, average pooling) on the 8x8 digits resampled to its 32x32 input; --model mlp trains a
+one-hidden-layer perceptron on the 64 raw pixels.
+
+    python -m minicnn train --arch NAME --dataset shapes ...   train any zoo model (see train --help)
+    python -m minicnn eval --checkpoint RUN/last.npz            the metrics table of a saved run
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import numpy as np
 
 from . import nn, optim
 from .architectures import build
-from .data import DataLoader, TensorDataset, load_digits
+from .data import DataLoader, Digits, TensorDataset, load_digits
 from .train import evaluate, fit
 
 
@@ -28,14 +32,21 @@ def lenet5(generator) -> nn.Module:
 
 def digits(split: str, model: str):
     """The digits as the model wants them: (N, 64) for the MLP, (N, 1, 32, 32) for LeNet-5."""
-    return load_digits(split, flatten=model == "mlp", size=32 if model == "lenet5" else 8)
+    if model == "mlp":
+        return TensorDataset(*load_digits(split, flatten=True))
+    return Digits(split, size=32)
 
 
 MODELS = {"mlp": mlp, "lenet5": lenet5}
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m minicnn", description=__doc__)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("train", "eval"):
+        from .commands import run
+        return run(argv)
+    parser = argparse.ArgumentParser(prog="python -m minicnn", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODELS), default="lenet5")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -46,16 +57,16 @@ def main(argv=None) -> int:
         parser.error("--epochs, --batch-size and --lr must be positive")
 
     generator = np.random.default_rng(args.seed)
-    x_train, y_train = digits("train", args.model)
-    x_test, y_test = digits("test", args.model)
+    train_set, test_set = digits("train", args.model), digits("test", args.model)
     model = MODELS[args.model](generator)
-    print(f"minicnn: {args.model} on the UCI digits ({len(x_train)} train / {len(x_test)} test), "
+    print(f"minicnn: {args.model} on the UCI digits ({len(train_set)} train / {len(test_set)} test), "
           f"{sum(p.size for p in model.parameters()):,} parameters, seed {args.seed}")
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
-    loader = DataLoader(TensorDataset(x_train, y_train), args.batch_size, shuffle=True, generator=generator)
-    fit(model, optimizer, loader, (x_test, y_test), epochs=args.epochs)
-    accuracy = evaluate(model, x_test, y_test)
-    print(f"final test accuracy: {100 * accuracy:.2f}% ({round(accuracy * len(y_test))}/{len(y_test)})")
+    loader = DataLoader(train_set, args.batch_size, shuffle=True, generator=generator)
+    test_loader = DataLoader(test_set, 256)
+    fit(model, loader, test_loader, optimizer, args.epochs, progress=False)
+    accuracy = evaluate(model, test_loader)["accuracy"]
+    print(f"final test accuracy: {100 * accuracy:.2f}% ({round(accuracy * len(test_set))}/{len(test_set)})")
     return 0
 
 

@@ -103,6 +103,10 @@ def test_generator_defaults_to_minicnn_default_generator():
     np.testing.assert_array_equal(a, b)
     explicit = np.random.default_rng(0)
     assert DataLoader(ds, generator=explicit).generator is explicit
+    loader.generator = explicit  # a trainer may swap in a restored generator
+    assert loader.generator is explicit
+    with pytest.raises(TypeError, match="expected a numpy.random.Generator"):
+        loader.generator = 5
 
 
 def test_fast_path_takes_a_batch_with_one_index_and_agrees_with_the_slow_path():

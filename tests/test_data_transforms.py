@@ -3,6 +3,7 @@ import colorsys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import minicnn as mc
 from minicnn.data import transforms as T
@@ -191,5 +192,24 @@ def test_compose_and_seeded_generators(image):
     assert a == [flip(image)[0, 0, 0] for _ in range(20)]
     with pytest.raises(TypeError, match="expected a numpy.random.Generator"):
         T.RandomCrop(3, generator=42)
+    restored = np.random.default_rng(8)
+    flip.generator = restored
+    assert flip.generator is restored
     with pytest.raises(ValueError, match=r"expected an image of shape \(C, H, W\), got shape \(6, 7\)"):
         T.RandomHorizontalFlip()(image[0])
+
+
+@settings(max_examples=30)
+@given(c=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), data=st.data())
+def test_crops_and_resizes_give_the_asked_shape_and_keep_values_in_range(c, h, w, data):
+    x = np.random.default_rng(h * 10 + w).uniform(size=(c, h, w)).astype(np.float32)
+    th, tw, pad = data.draw(st.integers(1, h)), data.draw(st.integers(1, w)), data.draw(st.integers(0, 2))
+    g = np.random.default_rng(0)
+    for transform in (T.RandomCrop((th, tw), padding=pad, generator=g), T.CenterCrop((th, tw)),
+                      T.RandomResizedCrop((th, tw), generator=g)):
+        out = transform(x)
+        assert out.shape == (c, th, tw) and out.dtype == np.float32
+    size = (data.draw(st.integers(1, 12)), data.draw(st.integers(1, 12)))
+    out = T.Resize(size)(x)
+    assert out.shape == (c,) + size and x.min() - 1e-6 <= out.min() and out.max() <= x.max() + 1e-6
+    assert T.TenCrop((th, tw))(x).shape == (10, c, th, tw)

@@ -134,3 +134,67 @@ def test_training_reduces_the_loss():
         loss.backward()
         opt.step()
     assert loss.item() < 1e-6
+
+
+def rmsprop_by_hand(grads, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+    """PyTorch's documented RMSprop algorithm, scalar by scalar."""
+    p, v, a, b, values = 1.0, 0.0, 0.0, 0.0, []
+    for g in grads:
+        g = g + weight_decay * p
+        v = alpha * v + (1 - alpha) * g * g
+        denom = v
+        if centered:
+            a = alpha * a + (1 - alpha) * g
+            denom = v - a * a
+        if momentum:
+            b = momentum * b + g / (denom ** 0.5 + eps)
+            p = p - lr * b
+        else:
+            p = p - lr * g / (denom ** 0.5 + eps)
+        values.append(p)
+    return values
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(weight_decay=0.1), dict(momentum=0.9),
+                                    dict(centered=True, momentum=0.5, alpha=0.9)])
+def test_rmsprop(kwargs):
+    grads = [0.5, -1.0, 0.25, 2.0]
+    assert run(optim.RMSprop, grads, lr=0.01, **kwargs) == pytest.approx(
+        rmsprop_by_hand(grads, 0.01, **kwargs), abs=1e-12)
+
+
+def test_rmsprop_first_step_by_hand():
+    # v = 0.01 * 0.25 = 0.0025, sqrt = 0.05: p = 1 - 0.01 * 0.5 / 0.05 = 0.9 (eps aside)
+    assert run(optim.RMSprop, [0.5], lr=0.01, eps=0.0) == pytest.approx([0.9], abs=1e-12)
+
+
+def test_adagrad():
+    # step 1: sum = 0.1 + 0.25, p = 1 - 0.1 * 0.5 / sqrt(0.35)
+    # step 2: lr_t = 0.1 / (1 + 0.5), sum = 0.35 + 1, p -= lr_t * (-1) / sqrt(1.35)
+    first = 1 - 0.1 * 0.5 / (0.35 ** 0.5 + 1e-10)
+    second = first + (0.1 / 1.5) / (1.35 ** 0.5 + 1e-10)
+    assert run(optim.Adagrad, [0.5, -1.0], lr=0.1, lr_decay=0.5, initial_accumulator_value=0.1) == pytest.approx(
+        [first, second], abs=1e-12)
+    # weight decay goes through the gradient: g = 0.5 + 0.2 * 1
+    assert run(optim.Adagrad, [0.5], lr=0.1, weight_decay=0.2) == pytest.approx([1 - 0.1 * 0.7 / 0.7], abs=1e-9)
+
+
+@pytest.mark.parametrize("cls, kwargs", [(optim.RMSprop, dict(lr=0.01, momentum=0.9, centered=True)),
+                                         (optim.Adagrad, dict(lr=0.1, lr_decay=0.1))])
+def test_new_optimisers_resume_exactly(cls, kwargs):
+    test_state_dict_resumes_exactly(cls, kwargs)
+
+
+def test_param_groups_from_module_generators_for_transfer_learning():
+    body, head = nn.Linear(2, 2), nn.Linear(2, 1)
+    opt = optim.SGD([{"params": body.parameters(), "lr": 1e-4}, {"params": head.parameters()}], lr=0.1)
+    assert [g["lr"] for g in opt.param_groups] == [1e-4, 0.1]
+    assert [len(g["params"]) for g in opt.param_groups] == [2, 2]
+
+
+def test_new_optimisers_bad_arguments():
+    p = nn.Parameter(np.ones(2))
+    with pytest.raises(ValueError, match="RMSprop: alpha"):
+        optim.RMSprop([p], alpha=1.5)
+    with pytest.raises(ValueError, match="Adagrad: lr_decay"):
+        optim.Adagrad([p], lr_decay=-1)

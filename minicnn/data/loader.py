@@ -74,6 +74,11 @@ class DataLoader:
         """The generator that shuffles: the one given, or minicnn's default generator."""
         return get_generator(self._generator)
 
+    @generator.setter
+    def generator(self, generator) -> None:
+        get_generator(generator)  # the same TypeError as the constructor's
+        self._generator = generator
+
     def __len__(self) -> int:
         n, b = len(self.dataset), self.batch_size
         return n // b if self.drop_last else -(-n // b)

@@ -166,6 +166,11 @@ class RandomTransform:
         """The generator given, or minicnn's default generator (looked up at each call)."""
         return get_generator(self._generator)
 
+    @generator.setter
+    def generator(self, generator) -> None:
+        get_generator(generator)  # the same TypeError as the constructor's
+        self._generator = generator
+
 
 PAD_MODES = {"constant": "constant", "edge": "edge", "reflect": "reflect", "symmetric": "symmetric"}
 
