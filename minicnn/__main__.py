@@ -6,6 +6,8 @@ one-hidden-layer perceptron on the 64 raw pixels.
 
     python -m minicnn train --arch NAME --dataset shapes ...   train any zoo model (see train --help)
     python -m minicnn eval --checkpoint RUN/last.npz            the metrics table of a saved run
+    python -m minicnn viz KIND --checkpoint RUN/best.npz --out F  figures (see viz --help)
+    python -m minicnn lab NAME                                  experiments that test the notes' claims
 """
 from __future__ import annotations
 
@@ -45,6 +47,9 @@ def main(argv=None) -> int:
     if argv and argv[0] in ("train", "eval"):
         from .commands import run
         return run(argv)
+    if argv and argv[0] in ("viz", "lab"):  # python -m minicnn viz ... is python -m minicnn.viz ...
+        from importlib import import_module
+        return import_module(f".{argv[0]}.__main__", __package__).main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m minicnn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODELS), default="lenet5")
