@@ -67,3 +67,22 @@ def mean_iou(output, target, num_classes: int, ignore_index: int | None = None) 
     ious = iou_per_class(segmentation_confusion(output, target, num_classes, ignore_index))
     present = ~np.isnan(ious)
     return float(ious[present].mean()) if present.any() else float("nan")
+
+
+def segmentation_report(output, target, num_classes: int, class_names=None) -> str:
+    """The table a segmentation run prints at its end: pixel accuracy, mean IoU, then each class's
+    IoU and its number of true pixels ("-" for a class neither present nor predicted)."""
+    confusion = segmentation_confusion(output, target, num_classes)
+    ious = iou_per_class(confusion)
+    names = [str(n) for n in class_names] if class_names is not None else [str(c) for c in range(num_classes)]
+    present = ~np.isnan(ious)
+    total = int(confusion.sum())
+    lines = [f"pixel accuracy {100 * np.trace(confusion) / max(total, 1):6.2f}%  ({total} pixels)",
+             f"mean IoU       {100 * ious[present].mean() if present.any() else float('nan'):6.2f}%  "
+             f"(over the {int(present.sum())} classes present or predicted)", ""]
+    width = max(12, *(len(n) for n in names))
+    lines.append(f"{'class':<{width}} {'IoU':>8} {'pixels':>9}")
+    for name, iou, support in zip(names, ious, confusion.sum(axis=1)):
+        shown = f"{100 * iou:7.2f}%" if not np.isnan(iou) else f"{'-':>8}"
+        lines.append(f"{name:<{width}} {shown} {support:9d}")
+    return "\n".join(lines)
