@@ -79,3 +79,40 @@ def test_perfect_and_empty():
 def test_bad_input_is_refused(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_mask_colours():
+    from minicnn.viz import colour_masks
+    from minicnn.viz.segmentation import PALETTE
+
+    rgb = colour_masks(np.array([[[0, 1, 10, 11]]]))
+    np.testing.assert_array_equal(rgb[0, 0], [PALETTE[0], PALETTE[1], PALETTE[10], PALETTE[1]])
+    assert (rgb[0, 0, 0] == 0).all()  # background black
+    with pytest.raises(ValueError, match="non-negative integer classes"):
+        colour_masks(np.zeros((2, 2)))
+
+
+def test_train_eval_and_viz_commands_on_shapes_masks(tmp_path, capsys):
+    """python -m minicnn train --dataset shapes-seg, then eval and viz segmentation of its checkpoint."""
+    pytest.importorskip("matplotlib")
+    from minicnn.commands import run
+    from minicnn.viz.__main__ import main as viz
+
+    out = tmp_path / "run"
+    assert run(["train", "--arch", "fcn", "--option", "variant='upsample'", "--option", "refine_steps=2",
+                "--width", "0.125", "--dataset", "shapes-seg", "--image-size", "16", "--num-train", "32",
+                "--num-test", "16", "--epochs", "1", "--optimizer", "adam", "--lr", "0.003", "--no-progress",
+                "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "mean IoU" in printed and "background" in printed and "crescent" in printed
+    assert run(["eval", "--checkpoint", str(out / "best.npz")]) == 0
+    assert "pixel accuracy" in capsys.readouterr().out
+    figure = tmp_path / "seg.png"
+    assert viz(["segmentation", "--checkpoint", str(out / "best.npz"), "--count", "2", "--out", str(figure)]) == 0
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a classification run has no masks to show
+    assert run(["train", "--arch", "cnn1d", "--dataset", "signals", "--image-size", "64", "--num-train", "32",
+                "--num-test", "16", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "sig")]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    assert viz(["segmentation", "--checkpoint", str(tmp_path / "sig" / "best.npz"), "--out", str(figure)]) == 2
+    assert "per-pixel masks" in capsys.readouterr().err
