@@ -17,9 +17,9 @@ image. The lecture notes (convolution module, section 6) list three ways, one `v
 All three start with the same full-resolution stem (conv-BN-ReLU) and end with a 1x1 convolution
 to num_classes scores; by default (context=True) the body ends with GlobalContext, which adds a
 summary of the whole image at every position: in Shapes a pixel's class is its shape's, which
-the pixel's own window only partly sees. Optionally (refine_steps=T > 0) the scores are then refined T times by
-RecurrentRefinement, one convolution with weights shared across the steps (Pinheiro and Collobert
-2014; the notes' "recurrent convolutional network").
+the pixel's own window only partly sees. Optionally (refine_steps=T > 0) the scores are then
+refined T times by RecurrentRefinement, one convolution with weights shared across the steps
+(after Pinheiro and Collobert 2014; the notes' "recurrent convolutional network").
 
 Every builder takes num_classes (11 for Shapes: background + 10 shapes), width (multiplier on the
 channel counts), in_channels, input_size (only for the model summary and the upsample variant's
@@ -171,7 +171,7 @@ class SegmentationNet(nn.Module):
     """stem (full-resolution features h) -> body -> 1x1 classifier -> upsample -> refine.
 
     forward(x): (N, in_channels, H, W) -> (N, num_classes, H, W) scores (logits) per pixel.
-    `upsample` and `refine` may be nn.Identity / zero steps. input_shape is (C, H, W) the network
+    `upsample` may be nn.Identity and `refine` None (no refinement). input_shape is (C, H, W) the network
     was built for (it runs on any H, W the body accepts).
     """
 
@@ -195,7 +195,7 @@ class SegmentationNet(nn.Module):
             raise ValueError(f"{type(self).__name__}: the upsample variant needs H and W divisible by "
                              f"{DOWNSAMPLING}, got {shape[2]}x{shape[3]}")
         scores, features = self.coarse_scores(x)
-        return self.refine(features, scores)
+        return scores if self.refine is None else self.refine(features, scores)
 
     @property
     def needs_multiple(self) -> bool:
@@ -239,10 +239,13 @@ def fcn(*, variant="nopool", num_classes=11, width=1.0, in_channels=3, input_siz
     else:
         up = transposed_upsample(num_classes, DOWNSAMPLING)
     refine = RecurrentRefinement(c, num_classes, refine_steps, refine_kernel, generator=generator)
+    if refine_steps == 0:
+        refine = None
     model = SegmentationNet(stem, body, classifier, up, refine, input_shape=(in_channels, height, width_px))
     he_init_(nn.Sequential(OrderedDict(stem=stem, body=body)), generator, mode="fan_out")
-    init.zeros_(refine.conv.weight)  # refinement starts as the identity: s_t = s_0 + bias
-    init.zeros_(refine.conv.bias)
+    if refine is not None:  # refinement starts as the identity, s_t = s_0, and learns its corrections
+        init.zeros_(refine.conv.weight)
+        init.zeros_(refine.conv.bias)
     return model
 
 
