@@ -76,7 +76,8 @@ def open_datasets(spec: str, image_size=None, num_train=None, num_test=None, see
     else:
         raise CommandError(f"unknown --dataset {spec!r}: use digits, shapes, shapes-seg, signals, volumes, "
                            f"mnist:DIR, fashion-mnist:DIR, cifar10:DIR or cifar100:DIR")
-    if image_size and name not in ("digits", "shapes", "shapes-seg", "signals", "volumes") and train.images.shape[-1] != image_size:
+    generated = ("digits", "shapes", "shapes-seg", "signals", "volumes")  # made at the asked size
+    if image_size and name not in generated and train.images.shape[-1] != image_size:
         raise CommandError(f"--image-size {image_size}: {name} images are {train.images.shape[-1]}x"
                            f"{train.images.shape[-1]} and are not resized")
     train, test = limit(train, num_train), limit(test, num_test)
