@@ -7,10 +7,15 @@ import os as _os
 # them sleep at once. OpenBLAS reads this when NumPy is first imported, so it only takes effect when
 # minicnn is imported first; a value the user set wins.
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-from .tensor import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from .tensor import (Function, Size, Tensor, ValuesIndices, device, enable_grad, from_numpy,
+                     get_default_dtype, is_grad_enabled, no_grad, set_default_dtype, tensor)
 from . import functional, nn, optim
-from .creation import arange, full, ones, rand, randn, zeros
-from .functional import cat, split, stack, where
+from .dtypes import bool, double, float, float32, float64, int, int32, int64, long, uint8
+from .creation import (arange, eye, full, full_like, linspace, normal, ones, ones_like, rand,
+                       randint, randn, randperm, zeros, zeros_like)
+from .functional import (abs, amax, amin, argmax, argmin, cat, clamp, exp, flatten, log, matmul,
+                         max, maximum, mean, min, minimum, permute, relu, reshape, sigmoid, sort,
+                         split, sqrt, squeeze, stack, sum, tanh, topk, transpose, unsqueeze, where)
 from .random import default_generator, manual_seed
 from .gradcheck import GradcheckError, gradcheck
 from .serialization import load, save

@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     train_set, test_set = digits("train", args.model), digits("test", args.model)
     model = MODELS[args.model](generator)
     print(f"minicnn: {args.model} on the UCI digits ({len(train_set)} train / {len(test_set)} test), "
-          f"{sum(p.size for p in model.parameters()):,} parameters, seed {args.seed}")
+          f"{sum(p.numel() for p in model.parameters()):,} parameters, seed {args.seed}")
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     loader = DataLoader(train_set, args.batch_size, shuffle=True, generator=generator)
     test_loader = DataLoader(test_set, 256)

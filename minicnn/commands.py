@@ -256,7 +256,7 @@ def train(args, argv) -> int:
     config = {"arch": args.arch, "options": options, "dataset": args.dataset, "image_size": images.shape[-1],
               "gray_to_rgb": args.gray_to_rgb, "seed": args.seed, "num_test": args.num_test,
               "command": "python -m minicnn " + shlex.join(argv)}
-    print(f"minicnn: {args.arch} ({sum(p.size for p in model.parameters()):,} parameters) on {args.dataset} "
+    print(f"minicnn: {args.arch} ({sum(p.numel() for p in model.parameters()):,} parameters) on {args.dataset} "
           f"({len(train_set)} train / {len(test_set)} test, {'x'.join(map(str, images.shape[1:]))}), "
           f"{args.optimizer} lr {args.lr}, schedule {args.schedule}, seed {args.seed}")
     try:

@@ -40,57 +40,13 @@ def gradcheck(fn, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, mode="elementwise",
     """
     if mode not in ("elementwise", "directional"):
         raise ValueError(f"gradcheck: mode must be 'elementwise' or 'directional', got {mode!r}")
-    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
-    # fn's gradient is checked with respect to its inputs, so an input computed by earlier ops
-    # (x.double(), say) is checked as a fresh leaf holding the same values.
-    inputs = tuple(Tensor(t.array.copy(), requires_grad=True)
-                   if isinstance(t, Tensor) and t.requires_grad and not t.is_leaf else t for t in inputs)
-    if params is None and hasattr(fn, "named_parameters"):
-        params = list(fn.named_parameters())
-    named = [(f"input {i}", t) for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
-    named += [(f"parameter {name!r}", p) for name, p in _named(params) if p.requires_grad]
-    if not named:
-        raise ValueError("gradcheck: nothing to check: no input or parameter has requires_grad=True")
-    for name, t in named:
-        if t.dtype != np.float64:
-            raise TypeError(
-                f"gradcheck: {name} is {t.dtype}; finite differences need float64 "
-                f"(in float32, a step of eps={eps} is lost in rounding). Use .double() / "
-                "model.double() before checking"
-            )
-
     rng = np.random.default_rng(seed)
-    weights = None
-
-    def scalar() -> float:
-        nonlocal weights
-        with no_grad():
-            outputs = _as_tuple(fn(*inputs))
-        if weights is None:
-            weights = [rng.standard_normal(y.shape) for y in outputs]
-        return float(sum(np.sum(w * y.array) for w, y in zip(weights, outputs)))
-
-    base = scalar()
-    if scalar() != base:
-        raise GradcheckError(
-            "gradcheck: fn is not deterministic (two calls on the same inputs differ); "
-            "re-seed the Generator of any dropout or drop-path inside fn on every call"
-        )
-    analytic = _analytic(fn, inputs, named, weights)
+    named, scalar, weights = _setup(fn, inputs, params, eps, rng)
+    analytic = _analytic(fn, scalar.inputs, named, weights)
 
     if mode == "elementwise":
         for (name, t), grad in zip(named, analytic):
-            t.array = np.ascontiguousarray(t.array)  # so the flat view below writes through
-            numeric = np.zeros(t.shape)
-            flat, original = t.array.reshape(-1), t.array.copy().reshape(-1)
-            for i in range(flat.size):
-                flat[i] = original[i] + eps
-                plus = scalar()
-                flat[i] = original[i] - eps
-                minus = scalar()
-                flat[i] = original[i]
-                numeric.reshape(-1)[i] = (plus - minus) / (2 * eps)
-            _compare(name, grad, numeric, atol, rtol)
+            _compare(name, grad, _numeric(scalar, t, eps), atol, rtol)
         return True
 
     for k in range(n_directions):
@@ -111,6 +67,77 @@ def _named(params):
         return []
     params = list(params)
     return [p if isinstance(p, tuple) else (str(i), p) for i, p in enumerate(params)]
+
+
+def elementwise_gradients(fn, inputs, *, eps=1e-6, params=None, seed=0, output_weights=None) -> list:
+    """[(name, analytic, numeric)] for every checked tensor (as in gradcheck's elementwise mode):
+    dL/dt from one backward pass and from central differences, L = sum_k <w_k, y_k>.
+
+    output_weights: the w_k (arrays of the outputs' shapes); default random, drawn from `seed`.
+    Masking them to a slice of an output gives the gradient of that slice alone.
+    """
+    named, scalar, weights = _setup(fn, inputs, params, eps, np.random.default_rng(seed), output_weights)
+    analytic = _analytic(fn, scalar.inputs, named, weights)
+    return [(name, grad, _numeric(scalar, t, eps)) for (name, t), grad in zip(named, analytic)]
+
+
+class _Scalar:
+    """L(inputs) = sum_k <w_k, y_k> with fixed weights w_k (drawn on the first call if not given)."""
+
+    def __init__(self, fn, inputs, rng, weights=None):
+        self.fn, self.inputs, self.rng, self.weights = fn, inputs, rng, weights
+
+    def __call__(self) -> float:
+        with no_grad():
+            outputs = _as_tuple(self.fn(*self.inputs))
+        if self.weights is None:
+            self.weights = [self.rng.standard_normal(y.shape) for y in outputs]
+        return float(sum(np.sum(w * y.array) for w, y in zip(self.weights, outputs)))
+
+
+def _setup(fn, inputs, params, eps, rng, weights=None):
+    """The checked (name, tensor) pairs, L as a _Scalar, and L's output weights."""
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    # fn's gradient is checked with respect to its inputs, so an input computed by earlier ops
+    # (x.double(), say) is checked as a fresh leaf holding the same values.
+    inputs = tuple(Tensor(t.array.copy(), requires_grad=True)
+                   if isinstance(t, Tensor) and t.requires_grad and not t.is_leaf else t for t in inputs)
+    if params is None and hasattr(fn, "named_parameters"):
+        params = list(fn.named_parameters())
+    named = [(f"input {i}", t) for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    named += [(f"parameter {name!r}", p) for name, p in _named(params) if p.requires_grad]
+    if not named:
+        raise ValueError("gradcheck: nothing to check: no input or parameter has requires_grad=True")
+    for name, t in named:
+        if t.dtype != np.float64:
+            raise TypeError(
+                f"gradcheck: {name} is {t.dtype}; finite differences need float64 "
+                f"(in float32, a step of eps={eps} is lost in rounding). Use .double() / "
+                "model.double() before checking"
+            )
+    scalar = _Scalar(fn, inputs, rng, weights)
+    base = scalar()
+    if scalar() != base:
+        raise GradcheckError(
+            "gradcheck: fn is not deterministic (two calls on the same inputs differ); "
+            "re-seed the Generator of any dropout or drop-path inside fn on every call"
+        )
+    return named, scalar, scalar.weights
+
+
+def _numeric(scalar, t, eps) -> np.ndarray:
+    """dL/dt by central differences, one element at a time."""
+    t.array = np.ascontiguousarray(t.array)  # so the flat view below writes through
+    numeric = np.zeros(t.shape)
+    flat, original = t.array.reshape(-1), t.array.copy().reshape(-1)
+    for i in range(flat.size):
+        flat[i] = original[i] + eps
+        plus = scalar()
+        flat[i] = original[i] - eps
+        minus = scalar()
+        flat[i] = original[i]
+        numeric.reshape(-1)[i] = (plus - minus) / (2 * eps)
+    return numeric
 
 
 def _as_tuple(outputs):

@@ -162,7 +162,7 @@ def summary(model, input_shape, *, batched: bool | None = None, dtype=np.float32
         row.output_shape = tuple(t.shape[1:] for t in tensors) if len(tensors) > 1 else \
             (tensors[0].shape[1:] if tensors else ())
         row.memory = sum(t.array.nbytes for t in tensors)
-        row.params = sum(p.size for p in module.parameters())
+        row.params = sum(p.numel() for p in module.parameters())
         if row.is_leaf:
             row.macs = _macs(module, inputs, tensors)
             fields.leaf(module, inputs, tensors)
@@ -189,8 +189,8 @@ def summary(model, input_shape, *, batched: bool | None = None, dtype=np.float32
     result = Summary(
         rows=rows,
         input_shape=input_shape,
-        total_params=sum(p.size for p in params),
-        trainable_params=sum(p.size for p in params if p.requires_grad),
+        total_params=sum(p.numel() for p in params),
+        trainable_params=sum(p.numel() for p in params if p.requires_grad),
         total_macs=sum(row.macs for row in leaves),
         param_memory=sum(p.array.nbytes for p in params),
         activation_memory=sum(row.memory for row in leaves),
@@ -242,17 +242,17 @@ def _macs(module, inputs, outputs) -> int:
     kind = type(module).__name__
     out = outputs[0]
     if isinstance(module, nn.Linear):
-        return (out.size // out.shape[0]) * module.in_features
+        return (out.numel() // out.shape[0]) * module.in_features
     weight = getattr(module, "weight", None)
     if weight is None or not kind.startswith(("Conv", "LocallyConnected", "TiledConv")):
         return 0
     if kind.startswith("ConvTranspose"):
         x = inputs[0]
         per_input = weight.shape[1] * int(np.prod(weight.shape[2:]))  # Cout/groups * kernel area
-        return (x.size // x.shape[0]) * per_input
+        return (x.numel() // x.shape[0]) * per_input
     in_channels = module.in_channels // getattr(module, "groups", 1)
     kernel = int(np.prod(_tuple(module.kernel_size, out.ndim - 2)))
-    return (out.size // out.shape[0]) * in_channels * kernel
+    return (out.numel() // out.shape[0]) * in_channels * kernel
 
 
 def _tuple(value, n: int) -> tuple:

@@ -1,13 +1,28 @@
-"""Tools for testing ops, minicnn's own and yours: hypothesis strategies and assert_gradcheck.
+"""Tools for testing ops, minicnn's own and yours: check_function, hypothesis strategies and
+assert_gradcheck.
 
-Example, a property test of a user-written op::
+`check_function(MyOp, x, w)` runs every check a new op should pass (gradients elementwise and
+along random directions, non-contiguous and zero-size inputs, float32 against float64) and
+returns a report saying where and how a wrong gradient is wrong (minicnn.opcheck). In a test::
 
-    from hypothesis import given
-    from minicnn.testing import arrays, shapes, assert_gradcheck
+    def test_my_op():
+        check_function(MyOp, np.random.default_rng(0).standard_normal((4, 3))).assert_ok()
 
+or, with minicnn installed, through its pytest plugin's fixture (`pytest --minicnn-gradcheck`
+checks every input elementwise, whatever its size)::
+
+    def test_my_op(minicnn_check):
+        minicnn_check(MyOp, np.random.default_rng(0).standard_normal((4, 3)))
+
+and as a property test over shapes drawn by hypothesis::
+
+    from hypothesis import given, settings
+    from minicnn.testing import arrays, shapes, check_function
+
+    @settings(max_examples=20, deadline=None)
     @given(arrays(shapes(min_dims=1, max_dims=3)))
     def test_my_op(x):
-        assert_gradcheck(my_op, [minicnn.tensor(x, requires_grad=True)])
+        check_function(my_op, x).assert_ok()
 
 `conv_configs()` draws whole convolution configurations (shapes, stride, padding in every form,
 dilation, groups, dtype) as `ConvConfig`s, for testing a convolution against your own reference.
@@ -28,6 +43,7 @@ except ImportError as error:  # pragma: no cover - exercised only without the de
     raise ImportError("minicnn.testing needs hypothesis: pip install 'minicnn[dev]'") from error
 
 from .gradcheck import gradcheck
+from .opcheck import CheckReport, check_function, classify, plot_jacobian_error  # noqa: F401 (public here)
 
 
 def shapes(min_dims=1, max_dims=4, min_side=1, max_side=5):

@@ -111,22 +111,26 @@ def array_and_axis(draw):
     return x, axis, draw(st.booleans())
 
 
-@pytest.mark.parametrize("name", ["sum", "mean", "max", "min"])
+@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin"])
 @given(case=array_and_axis())
 def test_reductions(name, case):
     x, axis, keepdims = case
-    reference = {"sum": np.sum, "mean": np.mean, "max": np.amax, "min": np.amin}[name]
-    out = getattr(leaf(x), name)(axis=axis, keepdims=keepdims)
+    reference = {"sum": np.sum, "mean": np.mean, "amax": np.amax, "amin": np.amin}[name]
+    dim = () if axis is None else axis  # () is "every axis" for all four, as in PyTorch
+    out = getattr(leaf(x), name)(dim, keepdims)
     np.testing.assert_allclose(out.array, reference(x, axis=axis, keepdims=keepdims))
-    # max/min: values at least 1e-3 apart, so a finite-difference step never crosses a tie
+    # amax/amin: values at least 1e-3 apart, so a finite-difference step never crosses a tie
     x = x + 1e-3 * np.random.default_rng(0).permutation(x.size).reshape(x.shape)
-    assert_gradcheck(lambda t: getattr(t, name)(axis=axis, keepdims=keepdims), [leaf(x)])
+    assert_gradcheck(lambda t: getattr(t, name)(dim, keepdims), [leaf(x)])
 
 
 def test_max_ties_split_the_gradient():
     x = leaf([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]])
-    x.max(axis=1).sum().backward()
+    x.amax(1).sum().backward()
     np.testing.assert_allclose(x.grad.array, [[0, 0.5, 0.5], [1, 0, 0]])
+    y = leaf([[1.0, 3.0, 3.0]])
+    y.max().backward()  # max() with no dim is amax over everything: ties share, as torch
+    np.testing.assert_allclose(y.grad.array, [[0, 0.5, 0.5]])
 
 
 def test_pytorch_spellings_dim_and_keepdim():
@@ -223,9 +227,9 @@ def test_shape_ops(case):
     np.testing.assert_array_equal(t.flatten().array, x.reshape(-1))
     np.testing.assert_array_equal(t.unsqueeze(0).array, x[None])
     np.testing.assert_array_equal(t.T.array, x.T)
-    assert_gradcheck(lambda a: a.permute(*perm) * np.arange(a.size).reshape(np.transpose(x, perm).shape), [leaf(x)])
-    assert_gradcheck(lambda a: a.reshape(-1) * np.arange(a.size), [leaf(x)])
-    assert_gradcheck(lambda a: a.unsqueeze(-1).squeeze(-1).flatten() * np.arange(a.size), [leaf(x)])
+    assert_gradcheck(lambda a: a.permute(*perm) * np.arange(a.numel()).reshape(np.transpose(x, perm).shape), [leaf(x)])
+    assert_gradcheck(lambda a: a.reshape(-1) * np.arange(a.numel()), [leaf(x)])
+    assert_gradcheck(lambda a: a.unsqueeze(-1).squeeze(-1).flatten() * np.arange(a.numel()), [leaf(x)])
     if x.ndim >= 2:
         np.testing.assert_array_equal(t.transpose(0, -1).array, np.swapaxes(x, 0, -1))
         np.testing.assert_array_equal(F.flatten(t, 1).array, x.reshape(x.shape[0], -1))

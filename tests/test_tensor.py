@@ -12,7 +12,7 @@ def leaf(values, dtype=np.float64):
 
 def test_attributes_and_defaults():
     t = mc.tensor([[1.0, 2.0], [3.0, 4.0]])
-    assert t.dtype == np.float32 and t.shape == (2, 2) and t.ndim == 2 and t.size == 4
+    assert t.dtype == np.float32 and t.shape == (2, 2) and t.ndim == 2 and t.numel() == 4
     assert isinstance(t.numpy(), np.ndarray) and t.numpy() is t.array
     assert mc.tensor(np.zeros(3)).dtype == np.float64  # NumPy arrays keep their dtype
     assert mc.tensor([1, 2]).dtype.kind == "i"

@@ -54,7 +54,28 @@ def sgemm_gflops(n: int = 1024, repeats: int = 5) -> float:
     return 2 * n ** 3 / best / 1e9
 
 
+def copy_gbytes_per_s(megabytes: int = 64, repeats: int = 5) -> float:
+    """Best rate of copying a float32 array far larger than the caches: bytes read + written per
+    second, the memory bandwidth a memory-bound convolution can use."""
+    src = np.ones(megabytes * 2 ** 20 // 4, np.float32)
+    dst = np.empty_like(src)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - start)
+    return 2 * src.nbytes / best / 1e9
+
+
 def describe() -> dict:
     return {"cpu": cpu_name(), "blas": blas_info(), "threads": threads(),
             "numpy": np.__version__, "python": platform.python_version(),
-            "sgemm_gflops": sgemm_gflops()}
+            "sgemm_gflops": sgemm_gflops(), "copy_gbytes_per_s": copy_gbytes_per_s()}
+
+
+def summary_line(info: dict) -> str:
+    """The machine in one line, for comparing results between users."""
+    t = info["threads"]
+    return (f"machine: {info['cpu']} ({t['cpus']} logical CPUs), Numba {t['numba']} threads, "
+            f"BLAS {info['blas']}; measured SGEMM {info['sgemm_gflops']:.0f} GFLOP/s, "
+            f"copy {info['copy_gbytes_per_s']:.1f} GB/s")

@@ -1,22 +1,30 @@
-"""Time every algorithm on every layer and pass, and measure its error against float64."""
+"""Time every algorithm on every layer and pass; measure its workspace, its error against float64
+and what one NaN in the input does to its output."""
 from __future__ import annotations
 
 import dataclasses
 import statistics
 import time
+import tracemalloc
 
 import numpy as np
 
 from .. import kernels
-from ..kernels import registry
+from ..kernels import im2col, registry
 from .baselines import NumpyConv, TorchConv
 
 PASSES = ("fwd", "bwd_data", "bwd_weight")
+PASS_TITLES = {"fwd": "forward", "bwd_data": "data gradient", "bwd_weight": "weight gradient"}
 
 
 @dataclasses.dataclass
 class Result:
-    """One (layer, pass, algorithm) measurement; `reason` is set instead when it does not apply."""
+    """One (layer, pass, algorithm) measurement; `reason` is set instead when it does not apply.
+
+    workspace_bytes is the algorithm's own estimate, measured_workspace_bytes what tracemalloc saw
+    allocated during one call beyond the returned array. nan_outputs (forward only): non-finite
+    outputs after setting one input element to NaN.
+    """
 
     layer: str
     pass_name: str
@@ -27,13 +35,20 @@ class Result:
     gflops: float | None = None
     sgemm_percent: float | None = None
     workspace_bytes: int | None = None
+    measured_workspace_bytes: int | None = None
     rel_error: float | None = None
+    nan_outputs: int | None = None
     reason: str | None = None
 
 
 @dataclasses.dataclass
 class Row:
-    """One (layer, pass): the algorithms' results and what they are compared with."""
+    """One (layer, pass): the algorithms' results and what they are compared with.
+
+    nan_expected: the outputs one NaN input reaches by the definition (forward rows);
+    columns_ms: im2col's time to build its column matrix alone (forward rows), to tell a copy-bound
+    im2col from a GEMM-bound one.
+    """
 
     layer: str
     description: str
@@ -41,8 +56,11 @@ class Row:
     flops: int
     auto: str
     results: list
+    count: int = 1
     numpy_ms: float | None = None
     torch_ms: float | None = None
+    nan_expected: int | None = None
+    columns_ms: float | None = None
 
     @property
     def winner(self) -> Result | None:
@@ -57,13 +75,14 @@ def measure(fn, repeats: int, budget_s: float):
     """(first call's seconds, list of later calls' seconds, first call's value).
 
     The first call compiles (or loads from Numba's cache); later calls stop after `repeats` or once
-    `budget_s` is spent, but there are always at least two.
+    `budget_s` is spent, but there are always at least three, so that the median passes over one
+    call slowed down by another process.
     """
     start = time.perf_counter()
     value = fn()
     first = time.perf_counter() - start
     times, spent = [], 0.0
-    while len(times) < 2 or (len(times) < repeats and spent < budget_s):
+    while len(times) < 3 or (len(times) < repeats and spent < budget_s):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -71,10 +90,44 @@ def measure(fn, repeats: int, budget_s: float):
     return first, times, value
 
 
+def measured_workspace(fn) -> int:
+    """Bytes allocated at the peak of one call of fn, beyond the array it returns.
+
+    tracemalloc sees every NumPy allocation (the arrays each algorithm's Python side makes:
+    column matrices, transformed tiles, spectra, padded copies); it does not see the small
+    per-thread scratch arrays allocated inside Numba kernels.
+    """
+    tracemalloc.start()
+    try:
+        value = fn()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return max(peak - np.asarray(value).nbytes, 0)
+
+
 def relative_error(value, reference) -> float:
     """max |y - y_ref| / max |y_ref|."""
-    scale = float(np.max(np.abs(reference))) or 1.0
-    return float(np.max(np.abs(np.asarray(value, np.float64) - reference))) / scale
+    scale = float(np.max(np.abs(reference), initial=0.0)) or 1.0
+    return float(np.max(np.abs(np.asarray(value, np.float64) - reference), initial=0.0)) / scale
+
+
+def nan_position(geometry) -> tuple:
+    """Where the NaN goes: batch 0, channel 0, the middle of the input."""
+    return (0, 0) + tuple(n // 2 for n in geometry.input_shape[2:])
+
+
+def nan_reach(geometry) -> int:
+    """Outputs whose window holds the input element at nan_position, by the definition:
+    y[n, k, o] reads x[n, c, o * s - p_before + t * d] for the taps t of each axis and the
+    channels c of k's group; so the count is (filters of the group) x the product over axes of
+    the o with o * s - p_before + t * d = i for some tap t."""
+    position = nan_position(geometry)[2:]
+    count = geometry.weight_shape[0] // geometry.groups
+    for i, n_out, k, s, (before, _), d in zip(position, geometry.output_spatial, geometry.kernel_size,
+                                              geometry.stride, geometry.padding, geometry.dilation):
+        count *= sum(any(o * s - before + t * d == i for t in range(k)) for o in range(n_out))
+    return count
 
 
 def _arrays(geometry, dtype, seed=0):
@@ -100,40 +153,56 @@ def _reference(pass_name, x, w, gy, geometry64):
     return _pass_call(registry.ALGORITHMS["im2col"], pass_name, *args, geometry64)()
 
 
+def _measure_algorithm(layer, pass_name, name, x, w, gy, geometry, reference, repeats, budget_s,
+                       flops, sgemm_gflops) -> Result:
+    algorithm = kernels.ALGORITHMS[name]
+    reason = algorithm.supports(geometry)
+    if reason is None and algorithm.weight_requirement:
+        reason = f"needs {algorithm.weight_requirement}; the benchmark's random weights are not"
+    if reason is not None:
+        return Result(layer.name, pass_name, name, reason=reason)
+    call = _pass_call(algorithm, pass_name, x, w, gy, geometry)
+    first, times, value = measure(call, repeats, budget_s)
+    median = statistics.median(times)
+    result = Result(
+        layer.name, pass_name, name, median_ms=1e3 * median, min_ms=1e3 * min(times),
+        compile_s=max(first - median, 0.0), gflops=flops / median / 1e9,
+        sgemm_percent=100 * flops / median / 1e9 / sgemm_gflops,
+        workspace_bytes=algorithm.workspace(geometry) if algorithm.workspace else None,
+        measured_workspace_bytes=measured_workspace(call), rel_error=relative_error(value, reference))
+    if pass_name == "fwd":
+        poisoned = x.copy()
+        poisoned[nan_position(geometry)] = np.nan
+        with np.errstate(invalid="ignore"):
+            result.nan_outputs = int(np.count_nonzero(~np.isfinite(algorithm.forward(poisoned, w, geometry))))
+    return result
+
+
 def run_layer(layer, algorithms, passes, dtype, repeats, budget_s, sgemm_gflops, torch_conv=False,
-              numpy_baseline=True) -> list:
-    """Measure one layer; returns one Row per pass."""
+              numpy_baseline=True, progress=None) -> list:
+    """Measure one layer; returns one Row per pass. progress(text) is called before each algorithm."""
     geometry = layer.geometry(dtype)
     geometry64 = layer.geometry(np.float64)
     x, w, gy = _arrays(geometry, dtype)
     flops = 2 * geometry.multiply_adds  # the direct method's count, for every pass
-    auto = registry.choose_algorithm(geometry).name
+    auto = registry.heuristic_choice(geometry)
     rows = []
     for pass_name in passes:
         reference = _reference(pass_name, x, w, gy, geometry64)
         results = []
         for name in algorithms:
-            algorithm = kernels.ALGORITHMS[name]
-            reason = algorithm.supports(geometry)
-            if reason is None and algorithm.weight_requirement:
-                reason = f"needs {algorithm.weight_requirement}; the benchmark's random weights are not"
-            if reason is not None:
-                results.append(Result(layer.name, pass_name, name, reason=reason))
-                continue
-            first, times, value = measure(_pass_call(algorithm, pass_name, x, w, gy, geometry), repeats, budget_s)
-            median = statistics.median(times)
-            workspace = getattr(algorithm, "workspace", None)
-            results.append(Result(
-                layer.name, pass_name, name, median_ms=1e3 * median, min_ms=1e3 * min(times),
-                compile_s=max(first - median, 0.0), gflops=flops / median / 1e9,
-                sgemm_percent=100 * flops / median / 1e9 / sgemm_gflops,
-                workspace_bytes=workspace(geometry) if workspace else None,
-                rel_error=relative_error(value, reference)))
-        row = Row(layer.name, layer.describe(), pass_name, flops, auto, results)
+            if progress:
+                progress(f"{layer.name} {pass_name} {name}")
+            results.append(_measure_algorithm(layer, pass_name, name, x, w, gy, geometry, reference, repeats,
+                                              budget_s, flops, sgemm_gflops))
+        row = Row(layer.name, layer.describe(), pass_name, flops, auto, results, count=layer.count)
         planes = (x[:, :, 0], w[:, :, 0], gy[:, :, 0])
+        if pass_name == "fwd":
+            row.nan_expected = nan_reach(geometry)
+            row.columns_ms = 1e3 * statistics.median(measure(lambda: im2col.columns(x, geometry), 3, budget_s)[1])
         if numpy_baseline:
             row.numpy_ms = 1e3 * statistics.median(measure(_numpy_call(layer, pass_name, *planes), 3, budget_s)[1])
-        if torch_conv:
+        if torch_conv and len({*layer.padding[0]}) == len({*layer.padding[1]}) == 1:  # PyTorch pads symmetrically
             row.torch_ms = 1e3 * statistics.median(measure(_torch_call(layer, pass_name, *planes), repeats, budget_s)[1])
         rows.append(row)
     return rows

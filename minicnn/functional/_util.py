@@ -12,24 +12,34 @@ def pick_axis(axis, dim, op: str):
 
 
 def normalize_axes(axis, ndim: int, op: str) -> tuple:
-    """`axis` (None, an int or a tuple) as a sorted tuple of non-negative axes."""
+    """`axis` (None, an int or a tuple) as a sorted tuple of non-negative axes.
+
+    None and an empty tuple or list mean every axis (PyTorch's `dim=()`). A 0-d tensor accepts
+    axis 0 and -1, as in PyTorch, and has no axis to reduce: the result is ().
+    """
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if not axes:
+        return tuple(range(ndim))
     out = []
     for a in axes:
-        if not isinstance(a, (int, np.integer)):
+        if not isinstance(a, (int, np.integer)) or isinstance(a, (bool, np.bool_)):
             raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
-        if not -ndim <= a < max(ndim, 1):
+        if not -max(ndim, 1) <= a < max(ndim, 1):
             raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
         out.append(int(a) % max(ndim, 1))
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {axis!r}")
-    return tuple(sorted(out))
+    return tuple(sorted(out)) if ndim else ()
 
 
 def normalize_axis(axis, ndim: int, op: str) -> int:
-    return normalize_axes(int(axis) if isinstance(axis, np.integer) else axis, ndim, op)[0]
+    """One axis as a non-negative int (0 for a 0-d tensor, whose only valid axes are 0 and -1)."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"{op}: dim must be an int, got {axis!r}")
+    axes = normalize_axes(axis, ndim, op)
+    return axes[0] if axes else 0
 
 
 def broadcast_shape(op: str, *shapes) -> tuple:

@@ -147,6 +147,26 @@ class MatMul(Function):
         return grad_a, grad_b
 
 
+class PairwiseExtremum(Function):
+    """maximum(a, b) or minimum(a, b), broadcasting. The gradient goes to the larger (smaller)
+    side; where a == b each side gets half, as PyTorch."""
+
+    @staticmethod
+    def forward(ctx, a, b, largest):
+        ctx.shapes = (np.shape(a), np.shape(b))
+        broadcast_shape("maximum" if largest else "minimum", *ctx.shapes)
+        ctx.save_for_backward(a, b)
+        ctx.largest = largest
+        return np.maximum(a, b) if largest else np.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        wins = np.greater(a, b) if ctx.largest else np.less(a, b)
+        share_a = np.where(np.equal(a, b), 0.5, wins).astype(grad.dtype)
+        return _binary_grads(ctx, grad * share_a, grad * (1 - share_a))
+
+
 class Cast(Function):
     @staticmethod
     def forward(ctx, a, dtype):
@@ -190,6 +210,16 @@ def neg(a):
 def matmul(a, b):
     """a @ b: (..., n, k) @ (..., k, m) -> (..., m), with NumPy's 1-D promotion and batch broadcast."""
     return MatMul.apply(a, b)
+
+
+def maximum(input, other):
+    """Elementwise maximum, broadcasting; ties split the gradient equally (torch.maximum)."""
+    return PairwiseExtremum.apply(input, other, largest=True)
+
+
+def minimum(input, other):
+    """Elementwise minimum, broadcasting; ties split the gradient equally (torch.minimum)."""
+    return PairwiseExtremum.apply(input, other, largest=False)
 
 
 def cast(a, dtype):

@@ -6,7 +6,7 @@ import builtins
 import numpy as np
 
 from ..tensor import Function, Tensor
-from ._util import broadcast_shape, normalize_axis, pick_axis, unbroadcast
+from ._util import broadcast_shape, normalize_axes, normalize_axis, pick_axis, unbroadcast
 
 
 def _shape_args(shape) -> tuple:
@@ -64,6 +64,37 @@ class GetItem(Function):
         out = np.zeros(ctx.shape, grad.dtype)
         np.add.at(out, ctx.index, grad)  # add.at, so repeated indices accumulate
         return out, None
+
+
+class SetItem(Function):
+    """`a` with a[index] replaced by `value` (broadcast, cast to a's dtype): the graph of t[index] = v.
+
+    d/da is the upstream gradient with the written positions zeroed; d/dvalue is the upstream
+    gradient at those positions, summed over broadcasting. (With repeated advanced indices the
+    last write wins in the forward, and every repeat gets the gradient, as in PyTorch.)
+    """
+
+    @staticmethod
+    def forward(ctx, a, value, index):
+        out = np.array(a, copy=True)
+        try:
+            out[index] = value
+        except (ValueError, IndexError) as error:
+            raise type(error)(f"setitem: {error} (tensor shape {out.shape})") from None
+        ctx.index, ctx.value_shape = index, np.shape(value)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_a = grad_value = None
+        if ctx.needs_input_grad[0]:
+            grad_a = grad.copy()
+            grad_a[ctx.index] = 0
+        if ctx.needs_input_grad[1]:
+            picked = grad[ctx.index]
+            missing = len(ctx.value_shape) - picked.ndim  # NumPy lets a value carry extra leading 1s
+            grad_value = unbroadcast(picked.reshape((1,) * missing + picked.shape), ctx.value_shape)
+        return grad_a, grad_value, None
 
 
 class Concatenate(Function):
@@ -185,7 +216,8 @@ def transpose(a, dim0=None, dim1=None):
             raise TypeError("transpose: give both dim0 and dim1, or neither")
         d0, d1 = normalize_axis(dim0, ndim, "transpose"), normalize_axis(dim1, ndim, "transpose")
         dims = list(range(ndim))
-        dims[d0], dims[d1] = d1, d0
+        if ndim:  # a 0-d tensor has the one "axis" 0, and swapping it with itself changes nothing
+            dims[d0], dims[d1] = d1, d0
     return Permute.apply(a, tuple(dims))
 
 
@@ -203,15 +235,18 @@ def flatten(a, start_dim=0, end_dim=-1):
 
 
 def squeeze(a, axis=None, *, dim=None):
-    """Drop size-1 axes (all of them, or the given one; a given axis of size > 1 is kept, as PyTorch)."""
+    """Drop size-1 axes: all of them, or those among the given axis / tuple of axes.
+
+    As PyTorch: a given axis whose size is not 1 is kept (no error), and an empty tuple drops nothing.
+    """
     axis = pick_axis(axis, dim, "squeeze")
     shape = np.shape(a.array if isinstance(a, Tensor) else a)
     if axis is None:
         return reshape(a, tuple(n for n in shape if n != 1))
-    axis = normalize_axis(axis, len(shape), "squeeze")
-    if shape[axis] != 1:
+    if isinstance(axis, (tuple, list)) and len(axis) == 0:
         return reshape(a, shape)
-    return reshape(a, shape[:axis] + shape[axis + 1:])
+    axes = normalize_axes(axis, len(shape), "squeeze")
+    return reshape(a, tuple(n for i, n in enumerate(shape) if not (i in axes and n == 1)))
 
 
 def unsqueeze(a, axis=None, *, dim=None):
@@ -222,15 +257,28 @@ def unsqueeze(a, axis=None, *, dim=None):
     return reshape(a, shape[:axis] + (1,) + shape[axis:])
 
 
+def index_arrays(index):
+    """An index as NumPy takes it: tensors inside it become their arrays, a list an array."""
+    if isinstance(index, tuple):
+        return tuple(i.array if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, Tensor):
+        return index.array
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
 def getitem(a, index):
     """a[index] with NumPy's basic and advanced indexing (tensors inside the index are allowed)."""
-    if isinstance(index, tuple):
-        index = tuple(i.array if isinstance(i, Tensor) else i for i in index)
-    elif isinstance(index, Tensor):
-        index = index.array
-    elif isinstance(index, list):
-        index = np.asarray(index)
-    return GetItem.apply(a, index)
+    return GetItem.apply(a, index_arrays(index))
+
+
+def setitem(input, index, value):
+    """A copy of `input` with input[index] = value: differentiable in both `input` and `value`.
+
+    `t[index] = value` uses it to record an in-place assignment; the result has input's dtype.
+    """
+    return SetItem.apply(input, value, index_arrays(index))
 
 
 def _shape_of(t):
@@ -262,7 +310,10 @@ def cat(tensors, dim=None, *, axis=None):
     """Join tensors along an existing axis (all other sizes must match)."""
     axis = pick_axis(axis, dim, "cat")
     axis = 0 if axis is None else axis
-    axis = normalize_axis(axis, _first_ndim("cat", tensors), "cat")
+    ndim = _first_ndim("cat", tensors)
+    if ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated (use stack)")
+    axis = normalize_axis(axis, ndim, "cat")
     _check_joinable("cat", tensors, axis, False)
     return Concatenate.apply(*tensors, axis=axis)
 

@@ -17,5 +17,5 @@
 """
 from .checkpoint import read as read_checkpoint
 from .guards import layer_names_in_errors
-from .loop import classification_loss, clip_grad_norm_, evaluate, fit, predict, summary_line
+from .loop import classification_loss, evaluate, fit, predict, summary_line
 from .transfer import replace_head

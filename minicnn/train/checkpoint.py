@@ -99,7 +99,7 @@ def load_model_state(model, state_dict, path) -> None:
     """model.load_state_dict, with an error that says which checkpoint did not fit."""
     try:
         model.load_state_dict(state_dict)
-    except (KeyError, ValueError) as error:
+    except (RuntimeError, ValueError) as error:
         message = error.args[0] if error.args else str(error)
         raise ValueError(f"the checkpoint {path} does not fit this model ({type(model).__name__}): "
                          f"{message}") from error

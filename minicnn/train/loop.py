@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import pathlib
 import sys
@@ -12,22 +11,11 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import functional as F
+from ..nn.utils import clip_grad_norm_
 from ..optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 from ..tensor import Tensor, no_grad
 from . import checkpoint
 from .guards import check_finite_loss, check_labels, check_not_empty, deferred_interrupt, layer_names_in_errors
-
-
-def clip_grad_norm_(parameters, max_norm: float) -> float:
-    """Scale the gradients so that their joint L2 norm is at most max_norm (Pascanu et al. 2013);
-    returns the norm before clipping. (nn.utils.clip_grad_norm_ is the public version.)"""
-    grads = [p.grad for p in parameters if p.grad is not None]
-    total = math.sqrt(sum(float(np.sum(np.square(g.array, dtype=np.float64))) for g in grads))
-    scale = max_norm / (total + 1e-6)
-    if scale < 1:
-        for g in grads:
-            g.array = (g.array * scale).astype(g.array.dtype)
-    return total
 
 
 def batch_arrays(batch):
