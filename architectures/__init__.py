@@ -1,7 +1,8 @@
 """minicnn.architectures: the model zoo, one module per family, built only from minicnn's public API.
 
 Every builder is a plain function of keyword options returning a Classifier (an nn.Module with
-forward(x) -> logits and features(x) -> the embedding before the classifier). Common options:
+forward(x) -> logits and features(x) -> the embedding before the classifier), except the
+segmentation networks of fcn.py, whose forward(x) gives an (N, num_classes, H, W) score map. Common options:
 num_classes; generator (a numpy Generator for the initialisation and for the dropout / drop-path
 masks; None: minicnn.random.default_generator()); width (a multiplier on every hidden width, for
 reduced copies with the same topology) and input_size on the ImageNet models.
@@ -12,7 +13,7 @@ reduced copies with the same topology) and input_size on the ImageNet models.
 """
 from __future__ import annotations
 
-from . import alexnet, densenet, googlenet, inception, inception_v4, lenet, nin, resnet, vgg
+from . import alexnet, densenet, fcn, googlenet, inception, inception_v4, lenet, nd_cnn, nin, resnet, vgg
 from .common import Classifier, options_of
 
 BUILDERS = {
@@ -30,6 +31,8 @@ BUILDERS = {
         resnet.wide_resnet_cifar,
         densenet.densenet121, densenet.densenet169, densenet.densenet201,
         densenet.densenet_bc_cifar,
+        fcn.fcn, fcn.fcn_nopool, fcn.fcn_upsample, fcn.fcn_unitpool,
+        nd_cnn.cnn1d, nd_cnn.cnn3d,
     )
 }
 

@@ -6,7 +6,9 @@
     python -m minicnn eval --checkpoint runs/r20/best.npz    # accuracy, top-5, P/R/F1, confusion
 
 Datasets: digits (the bundled UCI digits, 8x8 or resampled to 32x32), shapes (procedural,
-offline), mnist:DIR, fashion-mnist:DIR, cifar10:DIR, cifar100:DIR (files already on disk).
+offline), mnist:DIR, fashion-mnist:DIR, cifar10:DIR, cifar100:DIR (files already on disk);
+shapes-seg (Shapes' per-pixel masks, for the segmentation networks fcn*), signals (1-D, for
+cnn1d) and volumes (3-D, for cnn3d), both procedural.
 Any zoo builder works (`--arch`, its options by --width, --depth, or --option name=value);
 num_classes and, where the builder has it, input_size come from the dataset. A 1-channel
 dataset feeding a 3-channel model is an error unless --gray-to-rgb repeats the channel.
@@ -23,6 +25,7 @@ import numpy as np
 
 from . import architectures, optim
 from .metrics import classification_report
+from .metrics_segmentation import segmentation_report
 from .optim import lr_scheduler
 from .random import manual_seed
 from .train import fit, predict, read_checkpoint
@@ -49,10 +52,20 @@ def open_datasets(spec: str, image_size=None, num_train=None, num_test=None, see
         if size not in (8, 32):
             raise CommandError(f"--image-size for digits must be 8 or 32, got {size}")
         train, test = data.Digits("train", size=size), data.Digits("test", size=size)
-    elif name == "shapes":
-        size = image_size or 32
-        train = data.Shapes(num_train, image_size=size, seed=seed, split="train")
-        test = data.Shapes(num_test, image_size=size, seed=seed, split="test")
+    elif name in ("shapes", "shapes-seg"):
+        size, masks = image_size or 32, name == "shapes-seg"
+        train = data.Shapes(num_train, image_size=size, seed=seed, split="train", segmentation=masks)
+        test = data.Shapes(num_test, image_size=size, seed=seed, split="test", segmentation=masks)
+        num_train = num_test = None
+    elif name == "signals":  # --image-size is the signal length
+        length = image_size or 256
+        train = data.Signals(num_train, length=length, seed=seed, split="train")
+        test = data.Signals(num_test, length=length, seed=seed, split="test")
+        num_train = num_test = None
+    elif name == "volumes":  # --image-size is the side of the cube
+        size = image_size or 16
+        train = data.Volumes(num_train, size=size, seed=seed, split="train")
+        test = data.Volumes(num_test, size=size, seed=seed, split="test")
         num_train = num_test = None
     elif name in ("mnist", "fashion-mnist"):
         cls = data.MNIST if name == "mnist" else data.FashionMNIST
@@ -61,9 +74,10 @@ def open_datasets(spec: str, image_size=None, num_train=None, num_test=None, see
         cls = data.CIFAR10 if name == "cifar10" else data.CIFAR100
         train, test = cls(root, train=True), cls(root, train=False)
     else:
-        raise CommandError(f"unknown --dataset {spec!r}: use digits, shapes, mnist:DIR, fashion-mnist:DIR, "
-                           f"cifar10:DIR or cifar100:DIR")
-    if image_size and name not in ("digits", "shapes") and train.images.shape[-1] != image_size:
+        raise CommandError(f"unknown --dataset {spec!r}: use digits, shapes, shapes-seg, signals, volumes, "
+                           f"mnist:DIR, fashion-mnist:DIR, cifar10:DIR or cifar100:DIR")
+    generated = ("digits", "shapes", "shapes-seg", "signals", "volumes")  # made at the asked size
+    if image_size and name not in generated and train.images.shape[-1] != image_size:
         raise CommandError(f"--image-size {image_size}: {name} images are {train.images.shape[-1]}x"
                            f"{train.images.shape[-1]} and are not resized")
     train, test = limit(train, num_train), limit(test, num_test)
@@ -197,7 +211,8 @@ def train_parser(sub):
     p.add_argument("--width", type=float, help="width multiplier (builders that have one)")
     p.add_argument("--depth", type=int, help="depth (builders that have one)")
     p.add_argument("--option", action="append", metavar="NAME=VALUE", help="any other builder option (repeatable)")
-    p.add_argument("--dataset", default="shapes", help="digits | shapes | mnist:DIR | fashion-mnist:DIR | cifar10:DIR | cifar100:DIR")
+    p.add_argument("--dataset", default="shapes", help="digits | shapes | shapes-seg | signals | volumes | "
+                                                        "mnist:DIR | fashion-mnist:DIR | cifar10:DIR | cifar100:DIR")
     p.add_argument("--image-size", type=int, help="image side (digits: 8 or 32; shapes: any >= 16)")
     p.add_argument("--num-train", type=int, help="use only the first N training images")
     p.add_argument("--num-test", type=int, help="use only the first N test images")
@@ -242,7 +257,7 @@ def train(args, argv) -> int:
               "gray_to_rgb": args.gray_to_rgb, "seed": args.seed, "num_test": args.num_test,
               "command": "python -m minicnn " + shlex.join(argv)}
     print(f"minicnn: {args.arch} ({sum(p.numel() for p in model.parameters()):,} parameters) on {args.dataset} "
-          f"({len(train_set)} train / {len(test_set)} test, {images.shape[1]}x{images.shape[2]}x{images.shape[3]}), "
+          f"({len(train_set)} train / {len(test_set)} test, {'x'.join(map(str, images.shape[1:]))}), "
           f"{args.optimizer} lr {args.lr}, schedule {args.schedule}, seed {args.seed}")
     try:
         fit(model, train_loader, test_loader, optimizer, args.epochs, scheduler, label_smoothing=args.label_smoothing,
@@ -254,9 +269,17 @@ def train(args, argv) -> int:
             print(f"to continue: python -m minicnn {shlex.join(again)}", file=sys.stderr)
         return 130
     scores, targets = predict(model, test_loader)
-    print("\nfinal model on the test set\n" + classification_report(scores, targets, num_classes,
-                                                                    class_names(test_set) or None))
+    print("\nfinal model on the test set\n" + report(scores, targets, num_classes, class_names(test_set)))
     return 0
+
+
+def report(scores, targets, num_classes, names):
+    """The classification table, or for per-pixel targets (shapes-seg) the segmentation one,
+    whose class 0 is the background."""
+    if targets.ndim == 1:
+        return classification_report(scores, targets, num_classes, names or None)
+    names = ["background", *names] if len(names) == num_classes - 1 else None
+    return segmentation_report(scores, targets, num_classes, names)
 
 
 def eval_parser(sub):
@@ -291,7 +314,7 @@ def evaluate_checkpoint(args, argv) -> int:
     check_channels(model, images, config["arch"], spec)
     scores, targets = predict(model, DataLoader(test_set, args.batch_size))
     print(f"{config['arch']} from {args.checkpoint} (epoch {state['epoch']}) on {spec}, {len(targets)} test images")
-    print(classification_report(scores, targets, config["options"]["num_classes"], class_names(test_set) or None))
+    print(report(scores, targets, config["options"]["num_classes"], class_names(test_set)))
     return 0
 
 

@@ -44,6 +44,12 @@ REDUCED = {
     "densenet169": {"width": 1 / 8, "input_size": 32},
     "densenet201": {"width": 1 / 8, "input_size": 32},
     "densenet_bc_cifar": {"depth": 10, "growth": 4},
+    "fcn": {"width": 1 / 8, "input_size": 8, "refine_steps": 2},              # shared-weight refinement
+    "fcn_nopool": {"width": 1 / 8, "input_size": 8},                         # dilations up to 8
+    "fcn_upsample": {"width": 1 / 8, "input_size": 8, "upsample": "transposed"},
+    "fcn_unitpool": {"width": 1 / 8, "input_size": 8},                       # stride-1 pooling
+    "cnn1d": {"width": 1 / 4, "input_size": 64},                             # conv1d, BatchNorm1d
+    "cnn3d": {"width": 1 / 4, "input_size": 8},                              # conv3d, pool3d, BatchNorm3d
 }
 # ImageNet ResNets get 64x64 inputs so that the last stage's maps are 2x2: training-mode batch
 # norm over a 1x1 map of a batch of 2 normalises two numbers, which makes it nearly singular.

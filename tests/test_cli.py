@@ -8,6 +8,9 @@ from minicnn.__main__ import main
 # the smallest input each builder's layers accept at width 0.125 (32 unless listed)
 INPUT_SIZE = {"alexnet": 80, "googlenet": 48, "inception_v2": 64, "inception_v3": 112, "inception_v4": 75,
               "inception_resnet_v2": 75, "zfnet": 64}
+# the architectures for other data than Shapes' labels: masks, 1-D signals, 3-D volumes
+DATASET = {"fcn": "shapes-seg", "fcn_nopool": "shapes-seg", "fcn_upsample": "shapes-seg", "fcn_unitpool": "shapes-seg",
+           "cnn1d": "signals", "cnn3d": "volumes"}
 DEPTH = {"resnet_cifar": 8, "preact_resnet_cifar": 11, "stochastic_depth_resnet_cifar": 8, "wide_resnet_cifar": 10,
          "densenet_bc_cifar": 10}
 
@@ -25,12 +28,13 @@ def tiny(arch):
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", architectures.available())
 def test_every_architecture_trains_one_epoch_on_shapes(arch, tmp_path, capsys):
-    dataset = ["--dataset", "digits"] if arch == "lenet5" else ["--dataset", "shapes"]
-    status = main(["train", "--arch", arch, *tiny(arch), *dataset, "--num-train", "8", "--num-test", "4",
+    dataset = ["--dataset", DATASET.get(arch, "digits" if arch == "lenet5" else "shapes")]
+    size = ["--image-size", "64"] if arch == "cnn1d" else ["--image-size", "8"] if arch == "cnn3d" else tiny(arch)[:2]
+    status = main(["train", "--arch", arch, *size, *tiny(arch)[2:], *dataset, "--num-train", "8", "--num-test", "4",
                    "--epochs", "1", "--batch-size", "4", "--lr", "0.001", "--no-progress", "--out", str(tmp_path)])
     out, err = capsys.readouterr()
     assert status == 0, err
-    assert "epoch   1/1" in out and "confusion matrix" in out
+    assert "epoch   1/1" in out and ("mean IoU" if arch.startswith("fcn") else "confusion matrix") in out
     assert (tmp_path / "last.npz").exists()
 
 

@@ -196,7 +196,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
         y = (x - mu) / sqrt(sigma^2 + eps) * weight + bias      per channel c (axis 1)
 
-    input: (N, C) or (N, C, *) (BatchNorm1d: (N, C) / (N, C, L); BatchNorm2d: (N, C, H, W));
+    input: (N, C) or (N, C, *) (BatchNorm1d: (N, C) / (N, C, L); BatchNorm2d: (N, C, H, W);
+BatchNorm3d: (N, C, D, H, W));
     running_mean, running_var, weight, bias: (C,) or None.
     training=True: mu and sigma^2 are the batch's mean and biased variance over every axis but 1,
     and running_mean / running_var (if given) are updated in place:

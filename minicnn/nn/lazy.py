@@ -1,4 +1,4 @@
-"""Lazy layers: LazyLinear, LazyConv1d/2d/3d, LazyConvTranspose2d, LazyBatchNorm1d/2d (PyTorch's).
+"""Lazy layers: LazyLinear, LazyConv1d/2d/3d, LazyConvTranspose2d, LazyBatchNorm1d/2d/3d (PyTorch's).
 
 A lazy layer is written without its input size (`nn.LazyConv2d(6, 5)`, no in_channels) and reads it
 from the first input it sees. At that first forward it builds the eager layer with the same
@@ -18,7 +18,7 @@ from ..tensor import float_dtype
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose2d
 from .layers import Linear
 from .module import Module
-from .norm import BatchNorm1d, BatchNorm2d
+from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 
 
 class LazyModule(Module):
@@ -205,4 +205,15 @@ class LazyBatchNorm2d(_LazyBatchNorm):
         shape = shape_of(input)
         if len(shape) != 4:
             raise ValueError(f"{type(self).__name__}: expected a 4-D input, got shape {shape}")
+        return shape[1]
+
+
+class LazyBatchNorm3d(_LazyBatchNorm):
+    """BatchNorm3d with num_features read from the first input, (N, C, D, H, W)."""
+    eager_class = BatchNorm3d
+
+    def size_from_input(self, input) -> int:
+        shape = shape_of(input)
+        if len(shape) != 5:
+            raise ValueError(f"{type(self).__name__}: expected a 5-D input, got shape {shape}")
         return shape[1]

@@ -1,4 +1,4 @@
-"""Normalisation layers: BatchNorm1d/2d, LocalResponseNorm, LocalContrastNorm."""
+"""Normalisation layers: BatchNorm1d/2d/3d, LocalResponseNorm, LocalContrastNorm."""
 from __future__ import annotations
 
 import numpy as np
@@ -78,6 +78,11 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """Batch norm for (N, C, H, W) inputs: statistics per channel over N, H and W."""
     dims = (4,)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch norm for (N, C, D, H, W) volumes: statistics per channel over N, D, H and W."""
+    dims = (5,)
 
 
 class LocalResponseNorm(Module):

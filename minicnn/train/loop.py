@@ -153,7 +153,7 @@ def fit(model, train_loader, val_loader, optimizer, epochs: int, scheduler=None,
                 run["rng"] = None
             first_step, start = run["step_in_epoch"], time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            loss_sum, correct, seen = 0.0, 0, 0
+            loss_sum, correct, seen, labelled = 0.0, 0, 0, 0  # labelled: targets (pixels, for segmentation)
             model.train()
             bar = tqdm(total=_samples(train_loader), unit="img", desc=f"epoch {epoch + 1}/{epochs}",
                        disable=None if progress else True, leave=False, file=sys.stdout)
@@ -178,8 +178,9 @@ def fit(model, train_loader, val_loader, optimizer, epochs: int, scheduler=None,
                 loss_sum += loss.item() * len(targets)
                 correct += int((logits.array.argmax(axis=1) == targets).sum())
                 seen += len(targets)
+                labelled += targets.size
                 bar.update(len(targets))
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%", refresh=False)
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / labelled:.2f}%", refresh=False)
                 if interrupt.requested and step + 1 < steps_per_epoch:
                     bar.close()
                     message = f"interrupted at {where}"
@@ -191,7 +192,7 @@ def fit(model, train_loader, val_loader, optimizer, epochs: int, scheduler=None,
             bar.close()
 
             record = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / max(seen, 1),
-                      "train_accuracy": correct / max(seen, 1), "val_loss": None, "val_accuracy": None}
+                      "train_accuracy": correct / max(labelled, 1), "val_loss": None, "val_accuracy": None}
             if first_step:
                 record["resumed_at_step"] = first_step  # the train figures cover the steps after it
             if val_loader is not None:

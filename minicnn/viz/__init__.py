@@ -11,8 +11,9 @@ with any plotting library) and a plot_* function returning a matplotlib Figure.
     confusion   plot_confusion(matrix, classes)                   heat-map of a confusion matrix
     gradients   gradient_norms(model, x, y), plot_gradient_norms  per-layer backward-hook norms
     bench       plot_bench(json_file)                             python -m minicnn.bench --json charts
+    segmentation plot_segmentation(images, true, predicted)       image, true mask, predicted mask
 
-From the shell: python -m minicnn viz filters|features|deconv|saliency|curves|confusion|bench ...
+From the shell: python -m minicnn viz filters|features|deconv|saliency|curves|confusion|bench|segmentation ...
 """
 from .bench import plot_bench, read_bench
 from .confusion import plot_confusion
@@ -23,3 +24,4 @@ from .figure import figure, save
 from .filters import filter_images, first_conv, plot_filters
 from .gradients import gradient_norms, plot_gradient_norms
 from .saliency import plot_deconvnet, plot_saliency, predicted_class, saliency
+from .segmentation import colour_masks, plot_segmentation, predict_masks

@@ -7,6 +7,7 @@
     python -m minicnn viz curves     --run RUN --out curves.png
     python -m minicnn viz confusion  --checkpoint RUN/best.npz --out confusion.png
     python -m minicnn viz bench      --json bench.json --out bench.png
+    python -m minicnn viz segmentation --checkpoint RUN/best.npz --index 0 --count 4 --out seg.png
 
 The checkpoint is one written by `python -m minicnn train` (it records the model and the
 dataset); --index picks the test image. --layer defaults to the first convolution for features,
@@ -20,7 +21,7 @@ import sys
 
 from .. import nn
 
-KINDS = ("filters", "features", "deconv", "saliency", "curves", "confusion", "bench")
+KINDS = ("filters", "features", "deconv", "saliency", "curves", "confusion", "bench", "segmentation")
 
 
 def load_run(checkpoint, num_test=None):
@@ -76,6 +77,8 @@ def figure_for(args):
                                   title=f"Confusion matrix of {pathlib.Path(args.checkpoint).name}")
     if not 0 <= args.index < len(test_set):
         raise ValueError(f"--index {args.index} is outside the {len(test_set)} test images")
+    if args.kind == "segmentation":
+        return segmentation_figure(model, test_set, classes, args.index, args.count)
     image = test_set[args.index][0]
     image = image.array if hasattr(image, "array") else image
     if args.kind == "features":
@@ -83,6 +86,20 @@ def figure_for(args):
     if args.kind == "deconv":
         return viz.plot_deconvnet(model, args.layer or conv_names(model)[-1], image, top=args.top, classes=classes)
     return viz.plot_saliency(model, image, classes=classes)
+
+
+def segmentation_figure(model, test_set, classes, index, count):
+    """Test images index .. index + count - 1 of a shapes-seg run, their true and predicted masks."""
+    from .. import viz
+
+    if getattr(test_set, "masks", None) is None or not getattr(test_set, "segmentation", False):
+        raise ValueError("segmentation needs a run trained on per-pixel masks (--dataset shapes-seg)")
+    if count < 1:
+        raise ValueError(f"--count must be positive, got {count}")
+    chosen = slice(index, min(index + count, len(test_set)))
+    images, masks = test_set.images[chosen], test_set.masks[chosen]
+    names = ["background", *classes] if classes else None
+    return viz.plot_segmentation(images, masks, viz.predict_masks(model, images), names)
 
 
 def main(argv=None) -> int:
@@ -96,6 +113,7 @@ def main(argv=None) -> int:
     parser.add_argument("--layer", help="dotted layer name (features: default the first Conv2d; deconv: the last)")
     parser.add_argument("--index", type=int, default=0, help="which test image (features, deconv, saliency)")
     parser.add_argument("--top", type=int, default=1, help="activations projected by deconv")
+    parser.add_argument("--count", type=int, default=4, help="images from --index on (segmentation)")
     parser.add_argument("--num-test", type=int, help="use only the first N test images")
     args = parser.parse_args(argv)
     from ..commands import CommandError
