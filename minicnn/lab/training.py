@@ -149,12 +149,12 @@ def vanishing_gradients(quick: bool = False, seed: int = 0) -> Report:
     """Plain deep nets degrade where residual ones do not (He et al. 2016, figure 1 and 6):
     per-layer gradient norms at initialisation, then training curves of plain-20/56 and
     ResNet-20/56 (CIFAR-style, option A shortcuts, half width) on the bundled 8x8 digits (grey
-    copied to three channels; quick: depths 8/14 on 200 images, 1 epoch) for a few epochs.
+    copied to three channels; quick: depths 8/14 on 200 images, 3 epochs) for a few epochs.
     Held if plain-20 learned (training accuracy above 20%, twice chance: otherwise the run says
     nothing), plain-56 ends with a higher training loss than plain-20, and ResNet-56's is no
     higher than 1.1x ResNet-20's (the degradation problem, and its absence with shortcuts)."""
     depths = (8, 14) if quick else (20, 56)
-    epochs = 1 if quick else 5
+    epochs = 3 if quick else 5
     width, lr = 0.5, 0.05
     train_set, test_set = Digits("train", transform=_grey_to_rgb), Digits("test", transform=_grey_to_rgb)
     if quick:
