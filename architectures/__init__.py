@@ -12,7 +12,7 @@ reduced copies with the same topology) and input_size on the ImageNet models.
 """
 from __future__ import annotations
 
-from . import alexnet, densenet, googlenet, inception, lenet, nin, resnet, vgg
+from . import alexnet, densenet, googlenet, inception, inception_v4, lenet, nin, resnet, vgg
 from .common import Classifier, options_of
 
 BUILDERS = {
@@ -22,6 +22,7 @@ BUILDERS = {
         vgg.vgg11, vgg.vgg13, vgg.vgg16, vgg.vgg19,
         nin.nin_cifar,
         googlenet.googlenet, inception.inception_v2, inception.inception_v3,
+        inception_v4.inception_v4, inception_v4.inception_resnet_v2,
         resnet.resnet18, resnet.resnet34, resnet.resnet50, resnet.resnet101,
         resnet.resnet152, resnet.se_resnet50, resnet.wide_resnet50_2, resnet.resnext50_32x4d,
         resnet.resnext101_32x8d,

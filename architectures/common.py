@@ -6,6 +6,7 @@ import inspect
 from collections import OrderedDict
 
 from minicnn import nn
+from minicnn.kernels import output_length
 from minicnn.nn import init
 
 
@@ -83,13 +84,9 @@ def square(builder: str, input_size) -> tuple:
 
 
 def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, ceil_mode: bool = False) -> int:
-    """Output length of a convolution or pooling window along one axis (PyTorch's rule: a
-    ceil-mode window must start inside the input or its left padding)."""
-    span = size + 2 * padding - kernel
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
+    """Output length of a convolution or pooling window along one axis: the formula the layers
+    themselves use (minicnn.kernels.output_length), with symmetric padding and no dilation."""
+    return output_length(size, kernel, stride, padding, padding, 1, ceil_mode)
 
 
 def require_size(builder: str, spatial: int, minimum: int, where: str) -> None:

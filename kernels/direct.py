@@ -258,11 +258,19 @@ def conv_backward_weight(x_phases, grad_rows, grad_w, pitch, o_w, sd, sh, sw, pd
 
 
 # ---- layouts: padding and phases of the width axis (point 3) -------------------------------------
+def phase_count(geometry) -> int:
+    """The number of phases sw, except 1 when the output is one column wide: its only window
+    starts at column 0, so the stride moves nothing, and sw phases would hold sw - 1 columns no
+    window reads (stride 10^7 would allocate gigabytes). With two or more output columns
+    sw <= the padded width, so the phases hold at most twice the padded input."""
+    return geometry.stride[2] if geometry.output_spatial[2] > 1 else 1
+
+
 def phase_pitch(geometry) -> int:
     """Columns per phase: enough for the padded input (pw + W columns) and for every window
     ((oW - 1) * sw + (kW - 1) * dw + 1 columns), divided into sw phases, rounded up."""
     width, k_w, o_w = geometry.input_shape[4], geometry.kernel_size[2], geometry.output_spatial[2]
-    sw, pw, dw = geometry.stride[2], geometry.padding[2][0], geometry.dilation[2]
+    sw, pw, dw = phase_count(geometry), geometry.padding[2][0], geometry.dilation[2]
     return -(-max(pw + width, (o_w - 1) * sw + (k_w - 1) * dw + 1) // sw)
 
 
@@ -302,7 +310,7 @@ def phase_columns(x, geometry):
     """x (N, C, D, H, W) as (N, C, D, sw, H * pitch): pw zero columns before each row and zeros
     after, padded column j stored in phase j % sw at position j // sw of its row."""
     n, c, d, h, _ = x.shape
-    sw, pitch = geometry.stride[2], phase_pitch(geometry)
+    sw, pitch = phase_count(geometry), phase_pitch(geometry)
     phases = np.empty((n, c, d, sw, h * pitch), x.dtype)
     columns_to_phases(x, phases, geometry.padding[2][0], pitch)
     return phases
@@ -323,16 +331,17 @@ def workspace(geometry) -> int:
     at the phases' pitch, or one output plane per thread."""
     n, c, d, h, _ = geometry.input_shape
     _, c_out, o_d, o_h, _ = geometry.output_shape
-    pitch, sw = phase_pitch(geometry), geometry.stride[2]
+    pitch, sw = phase_pitch(geometry), phase_count(geometry)
     phases = n * c * d * sw * h * pitch
     rows = n * c_out * o_d * o_h * pitch
     return max(phases + rows, phases + numba.get_num_threads() * o_h * pitch) * geometry.dtype.itemsize
 
 
 def _scalars(geometry) -> tuple:
-    """Strides, paddings before (depth, height), dilations and groups, as the kernels take them."""
+    """Strides (the width's as the phases hold it), paddings before (depth, height), dilations and
+    groups, as the kernels take them."""
     (pd, _), (ph, _), _ = geometry.padding
-    return (*geometry.stride, pd, ph, *geometry.dilation, geometry.groups)
+    return (*geometry.stride[:2], phase_count(geometry), pd, ph, *geometry.dilation, geometry.groups)
 
 
 def forward(x, weight, geometry):
@@ -345,7 +354,7 @@ def forward(x, weight, geometry):
 def backward_data(grad_y, weight, geometry):
     """dL/dx (N, C, D, H, W) from dL/dy (N, Cout, oD, oH, oW)."""
     n, c, d, h, _ = geometry.input_shape
-    pitch, sw = phase_pitch(geometry), geometry.stride[2]
+    pitch, sw = phase_pitch(geometry), phase_count(geometry)
     grad_phases = np.empty((n, c, d, sw, h * pitch), geometry.dtype)
     conv_backward_data(rows_at_pitch(grad_y, geometry), weight, grad_phases, pitch, geometry.output_spatial[2],
                        *_scalars(geometry))

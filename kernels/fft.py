@@ -297,4 +297,5 @@ ALGORITHM = ConvAlgorithm(
                  "float32 and float64",
     forward=forward, backward_data=backward_data, backward_weight=backward_weight,
     supports=supports, workspace=workspace,
+    nan_spread="tile",  # a transform mixes every sample of its tile into every frequency
 )

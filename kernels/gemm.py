@@ -14,6 +14,8 @@ algorithm="auto" (the bottleneck layers of ResNet, GoogLeNet's reductions, NiN's
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .registry import DTYPES, ConvAlgorithm
@@ -41,7 +43,8 @@ def _sampled(x, geometry):
 def _by_group(a, groups):
     """(N, C, *spatial) -> (N, G, C/G, positions), a view when a is contiguous."""
     n, c = a.shape[:2]
-    return np.ascontiguousarray(a).reshape(n, groups, c // groups, -1)
+    # the positions are spelled out, not -1: NumPy cannot infer an axis of an empty batch
+    return np.ascontiguousarray(a).reshape(n, groups, c // groups, math.prod(a.shape[2:]))
 
 
 def _weight(weight, groups):

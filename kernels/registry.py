@@ -12,10 +12,19 @@ An algorithm is a `ConvAlgorithm`: three functions of arrays and a `ConvGeometry
 
 and `supports(geometry)`, which returns None or the reason it cannot run that configuration.
 Register a new one with `register_algorithm`; `choose_algorithm` is what algorithm="auto" calls.
+
+Every algorithm also declares `workspace(geometry)`, the bytes of extra memory its hungriest pass
+allocates: before a convolution runs, that plus its output must fit under `memory_limit()` (a
+MemoryError naming the op, the algorithm and the bytes otherwise), and "auto" never picks an
+algorithm that does not fit. And `nan_spread`, how far one NaN or inf in the input reaches:
+"exact" (the outputs whose window holds it, as the definition says) or "tile" (every output of
+the tiles it falls in: the fast transforms mix a whole tile before they multiply).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import time
 from typing import Callable
 
@@ -25,10 +34,19 @@ DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def output_length(size: int, kernel: int, stride: int, pad_before: int, pad_after: int,
-                  dilation: int) -> int:
+                  dilation: int, ceil_mode: bool = False) -> int:
     """Positions a window of `kernel` taps `dilation` apart takes, `stride` apart, along an axis of
-    `size` padded by (pad_before, pad_after): floor((n + p_b + p_a - d(k-1) - 1) / s) + 1."""
-    return (size + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
+    `size` padded by (pad_before, pad_after): floor((n + p_b + p_a - d(k-1) - 1) / s) + 1.
+
+    The one copy of the formula: convolution, pooling and the model zoo all call it. ceil_mode
+    (pooling) rounds up instead, but drops a last window that would start inside the padding
+    after the input (PyTorch's rule: every window starts inside the input or the padding before).
+    """
+    span = size + pad_before + pad_after - dilation * (kernel - 1) - 1
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + pad_before:
+        out -= 1
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +91,8 @@ class ConvAlgorithm:
     """A named convolution algorithm with its three passes and the configurations it accepts.
 
     `capabilities` says in words what it supports; it is quoted when a caller asks for more.
+    `workspace(geometry)` is the bytes of extra memory of its hungriest pass. `nan_spread` is
+    NAN_SPREAD's key for how far a NaN or inf in the input spreads (shown by the bench).
     """
 
     name: str
@@ -81,13 +101,20 @@ class ConvAlgorithm:
     backward_data: Callable
     backward_weight: Callable
     supports: Callable
-    workspace: Callable = None  # geometry -> bytes of extra memory, where the algorithm reports it
+    workspace: Callable
+    nan_spread: str = "exact"
     # What the weights themselves must satisfy, beyond the geometry (e.g. "rank-1 kernels"); such
     # an algorithm is only run when asked for by name, and refuses other weights at run time.
     weight_requirement: str = None
 
 
 ALGORITHMS: dict = {}
+
+NAN_SPREAD = {
+    "exact": "a NaN or inf in the input reaches exactly the outputs whose window holds it",
+    "tile": "a NaN or inf in the input makes every output of the tiles it falls in NaN "
+            "(more outputs than the definition gives)",
+}
 
 # The column matrix of im2col holds C * kernel taps * N * output positions values; past this many
 # bytes "auto" prefers the direct loops, which need no extra memory.
@@ -96,8 +123,64 @@ IM2COL_MEMORY_LIMIT = 512 * 2 ** 20
 
 def register_algorithm(algorithm: ConvAlgorithm) -> ConvAlgorithm:
     """Make `algorithm` available as conv*(..., algorithm=algorithm.name)."""
+    if algorithm.nan_spread not in NAN_SPREAD:
+        raise ValueError(f"register_algorithm: nan_spread must be one of {sorted(NAN_SPREAD)}, "
+                         f"got {algorithm.nan_spread!r}")
     ALGORITHMS[algorithm.name] = algorithm
     return algorithm
+
+
+# ---- memory ----------------------------------------------------------------------------------
+# A convolution may use at most this fraction of the machine's physical memory, unless
+# set_memory_limit says otherwise: past it the machine would swap or the process be killed.
+MEMORY_FRACTION = 0.5
+_memory = {"limit": None}
+
+
+def physical_memory() -> int:
+    """Bytes of physical memory (os.sysconf), or 0 where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
+def memory_limit() -> int:
+    """Bytes one convolution may allocate (output plus workspace): set_memory_limit's value, else
+    MEMORY_FRACTION of physical memory (no limit where that is unknown)."""
+    if _memory["limit"] is not None:
+        return _memory["limit"]
+    return int(MEMORY_FRACTION * physical_memory()) or math.inf
+
+
+def set_memory_limit(limit) -> int | None:
+    """Set the bytes one convolution may allocate (None: back to MEMORY_FRACTION of physical
+    memory); returns the previous setting."""
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0):
+        raise ValueError(f"set_memory_limit: limit must be a positive int of bytes or None, got {limit!r}")
+    previous, _memory["limit"] = _memory["limit"], limit
+    return previous
+
+
+def memory_needed(algorithm: ConvAlgorithm, geometry: ConvGeometry) -> int:
+    """Bytes a pass of `algorithm` allocates: its workspace plus the larger of the two activations
+    (the output of the forward pass, or the input gradient of the backward pass)."""
+    activation = max(math.prod(geometry.input_shape), math.prod(geometry.output_shape))
+    return algorithm.workspace(geometry) + activation * geometry.dtype.itemsize
+
+
+def fits_in_memory(algorithm: ConvAlgorithm, geometry: ConvGeometry) -> bool:
+    return memory_needed(algorithm, geometry) <= memory_limit()
+
+
+def check_memory(op: str, algorithm: ConvAlgorithm, geometry: ConvGeometry) -> None:
+    """A MemoryError, raised before anything is allocated, if `algorithm` needs more than memory_limit()."""
+    needed = memory_needed(algorithm, geometry)
+    if needed > memory_limit():
+        raise MemoryError(f"{op}: algorithm {algorithm.name!r} would allocate {needed:,} bytes "
+                          f"({needed / 2 ** 30:.3g} GiB) for input {geometry.input_shape} and weight "
+                          f"{geometry.weight_shape}, more than the limit of {memory_limit():,} bytes "
+                          "(minicnn.kernels.set_memory_limit)")
 
 
 def supports_any_geometry(geometry: ConvGeometry):
@@ -110,15 +193,13 @@ def supports_any_geometry(geometry: ConvGeometry):
 def im2col_bytes(geometry: ConvGeometry) -> int:
     """Size of im2col's column matrix: (C * kernel taps) x (N * output positions) values."""
     n, c = geometry.input_shape[:2]
-    taps = int(np.prod(geometry.kernel_size))
-    positions = int(np.prod(geometry.output_spatial))
-    return c * taps * n * positions * geometry.dtype.itemsize
+    return c * math.prod(geometry.kernel_size) * n * math.prod(geometry.output_spatial) * geometry.dtype.itemsize
 
 
 def eligible_algorithms(geometry: ConvGeometry) -> list:
     """Names of the registered algorithms that can run `geometry` whatever the weights are."""
     return [name for name, a in sorted(ALGORITHMS.items())
-            if a.weight_requirement is None and a.supports(geometry) is None]
+            if a.weight_requirement is None and a.supports(geometry) is None and fits_in_memory(a, geometry)]
 
 
 # Thresholds of the "auto" heuristic, set from `python -m minicnn.bench` runs (README).
@@ -144,7 +225,8 @@ def heuristic_choice(geometry: ConvGeometry) -> str:
     6. otherwise                                                -> "im2col", or "direct" if its
                                                                    column matrix would exceed
                                                                    IM2COL_MEMORY_LIMIT
-    A rule whose algorithm is not registered or refuses the geometry passes to the next.
+    A rule whose algorithm is not registered, refuses the geometry or would not fit in
+    memory_limit() passes to the next ("direct", which needs the least, is the last resort).
     """
     n, c = geometry.input_shape[:2]
     k, groups = geometry.weight_shape[0], geometry.groups
@@ -170,7 +252,8 @@ def heuristic_choice(geometry: ConvGeometry) -> str:
     candidates.append("direct")
     for name in candidates:
         algorithm = ALGORITHMS.get(name)
-        if algorithm is not None and algorithm.weight_requirement is None and algorithm.supports(geometry) is None:
+        if (algorithm is not None and algorithm.weight_requirement is None and algorithm.supports(geometry) is None
+                and (name == candidates[-1] or fits_in_memory(algorithm, geometry))):
             return name
     raise ValueError(f"no registered convolution algorithm supports {geometry}")
 
@@ -202,11 +285,13 @@ def _time(call) -> float:
 def _autotuned(geometry: ConvGeometry) -> ConvAlgorithm:
     cache = _autotune["cache"]
     if geometry not in cache:
+        names = eligible_algorithms(geometry)
+        if not names:  # nothing fits in memory: the heuristic's last resort, which get_algorithm refuses
+            return ALGORITHMS[heuristic_choice(geometry)]
         rng = np.random.default_rng(0)
         x = rng.standard_normal(geometry.input_shape).astype(geometry.dtype)
         w = rng.standard_normal(geometry.weight_shape).astype(geometry.dtype)
         gy = rng.standard_normal(geometry.output_shape).astype(geometry.dtype)
-        names = eligible_algorithms(geometry)
         calls = {"fwd": lambda a: a.forward(x, w, geometry),
                  "bwd_data": lambda a: a.backward_data(gy, w, geometry),
                  "bwd_weight": lambda a: a.backward_weight(x, gy, geometry)}
@@ -221,7 +306,9 @@ def _autotuned(geometry: ConvGeometry) -> ConvAlgorithm:
         forward=ALGORITHMS[chosen["fwd"]].forward,
         backward_data=ALGORITHMS[chosen["bwd_data"]].backward_data,
         backward_weight=ALGORITHMS[chosen["bwd_weight"]].backward_weight,
-        supports=lambda g: None)
+        supports=lambda g: None,
+        workspace=lambda g: max(ALGORITHMS[name].workspace(g) for name in set(chosen.values())),
+        nan_spread=max((ALGORITHMS[name].nan_spread for name in set(chosen.values())), key=list(NAN_SPREAD).index))
 
 
 def choose_algorithm(geometry: ConvGeometry) -> ConvAlgorithm:
@@ -233,10 +320,13 @@ def choose_algorithm(geometry: ConvGeometry) -> ConvAlgorithm:
 
 def get_algorithm(name: str, geometry: ConvGeometry, op: str) -> ConvAlgorithm:
     """The algorithm called `name` ("auto" chooses), or a ValueError naming what is available or
-    why the chosen one cannot run this configuration and what it does support."""
+    why the chosen one cannot run this configuration and what it does support; a MemoryError if it
+    would need more than memory_limit()."""
     if name == "auto":
-        return choose_algorithm(geometry)
-    if name not in ALGORITHMS:
+        algorithm = choose_algorithm(geometry)
+        check_memory(op, algorithm, geometry)
+        return algorithm
+    if not isinstance(name, str) or name not in ALGORITHMS:
         available = ", ".join(["auto"] + sorted(ALGORITHMS))
         raise ValueError(f"{op}: unknown algorithm {name!r}; available: {available}")
     algorithm = ALGORITHMS[name]
@@ -244,4 +334,5 @@ def get_algorithm(name: str, geometry: ConvGeometry, op: str) -> ConvAlgorithm:
     if reason is not None:
         raise ValueError(f"{op}: algorithm {name!r} cannot run this configuration ({reason}); "
                          f"it supports {algorithm.capabilities}")
+    check_memory(op, algorithm, geometry)
     return algorithm

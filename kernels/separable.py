@@ -181,6 +181,7 @@ SEPARABLE = ConvAlgorithm(
                  "a ValueError otherwise), any stride, padding, dilation and groups, float32 and float64",
     forward=forward, backward_data=backward_data, backward_weight=im2col.backward_weight,
     supports=supports_separable, weight_requirement="every kH x kW kernel of rank 1",
+    workspace=im2col.im2col_bytes,  # the hungriest pass is the weight gradient, im2col's
 )
 
 

@@ -370,7 +370,7 @@ def _workspace(geometry, variant) -> int:
     return values * geometry.dtype.itemsize
 
 
-def _algorithm(name: str, variant: MinimalFiltering) -> ConvAlgorithm:
+def _algorithm(name: str, variant: MinimalFiltering, nan_spread: str) -> ConvAlgorithm:
     return ConvAlgorithm(
         name=name,
         capabilities=(f"Winograd F({variant.m}x{variant.m},3x3): 2-D, 3x3 kernels, stride 1, dilation 1, "
@@ -380,8 +380,12 @@ def _algorithm(name: str, variant: MinimalFiltering) -> ConvAlgorithm:
         backward_weight=winograd_backward_weight,
         supports=supports,
         workspace=lambda geometry: _workspace(geometry, variant),
+        nan_spread=nan_spread,
     )
 
 
-F2X3_ALGORITHM = _algorithm("winograd_f2x3", F2X3)
-F4X3_ALGORITHM = _algorithm("winograd_f4x3", F4X3)
+# How far a NaN spreads follows from the zeros of B^T and A^T: in F(2,3) an input at tile position
+# j reaches, through B^T then A^T, exactly the outputs whose window holds it; F(4,3)'s denser B^T
+# mixes each input into outputs of the tile its window does not cover (tests/test_conv_nan.py).
+F2X3_ALGORITHM = _algorithm("winograd_f2x3", F2X3, nan_spread="exact")
+F4X3_ALGORITHM = _algorithm("winograd_f4x3", F4X3, nan_spread="tile")

@@ -2,6 +2,7 @@
 
     python scripts/zoo_table.py            # print the Markdown table
     python scripts/zoo_table.py --readme   # also replace the table between the markers in README.md
+    python scripts/zoo_table.py inception_v4 resnet50   # only these rows (to add to the table by hand)
 
 Each model is built at its default (paper) size; the forward time is the median of 3 calls after
 a warm-up, under no_grad, in eval mode, at batch 1 on this machine.
@@ -35,9 +36,9 @@ def forward_ms(model, shape) -> float:
     return 1e3 * statistics.median(times)
 
 
-def table() -> str:
+def table(names) -> str:
     lines = ["| builder | input | params | MACs | forward (ms) |", "|---|---|---:|---:|---:|"]
-    for name in available():
+    for name in names:
         model = build(name)
         shape = model.input_shape
         s = minicnn.summary(model, shape, verbose=False)
@@ -53,8 +54,14 @@ def table() -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("names", nargs="*", metavar="builder", help="only these builders (default: every one)")
     args = parser.parse_args()
-    text = table()
+    unknown = sorted(set(args.names) - set(available()))
+    if unknown:
+        parser.error(f"unknown builder {', '.join(unknown)}; available: {', '.join(available())}")
+    if args.readme and args.names:
+        parser.error("--readme rewrites the whole table: give no builder names")
+    text = table(args.names or available())
     if args.readme:
         readme = README.read_text()
         if BEGIN not in readme or END not in readme:

@@ -29,6 +29,8 @@ ROWS = [
     ("nin_cifar", {}, 966_986),
     ("googlenet", {}, 6_998_552),
     ("inception_v3", {}, 27_161_264),
+    ("inception_v4", {}, 42_679_816),                 # issue 16's independent count
+    ("inception_resnet_v2", {}, 55_843_464),
     ("resnet18", {}, 11_689_512),
     ("resnet34", {}, 21_797_672),
     ("resnet50", {}, 25_557_032),
@@ -195,6 +197,8 @@ def test_inception_v3_training_output_has_the_aux_logits():
     ("resnet_cifar", {"depth": 20}, (2, 64)),
     ("densenet_bc_cifar", {}, (2, 342)),
     ("wide_resnet_cifar", {"depth": 10, "widen": 2}, (2, 128)),
+    ("inception_v4", {"width": 1 / 16, "input_size": 75}, (2, 96)),
+    ("inception_resnet_v2", {"width": 1 / 16, "input_size": 75}, (2, 96)),
 ])
 def test_features_is_the_embedding_the_head_reads(name, options, shape):
     model = build(name, **options).eval()
@@ -209,3 +213,34 @@ def test_width_keeps_the_topology():
     full, reduced = build("googlenet"), build("googlenet", width=1 / 8, input_size=112)
     kinds = [type(m).__name__ for m in full.modules()]
     assert kinds == [type(m).__name__ for m in reduced.modules()]
+
+
+def test_inception_resnet_v2_residual_scales():
+    """Blocks A, B, C scale their residuals by residual_scale; the last block C by 1 and
+    without the ReLU after the addition, so its output (the input of the final unit) can be negative."""
+    def scales(model):
+        return {name.split(".")[1]: m.scale for name, m in model.named_modules() if type(m).__name__ == "Scale"}
+    reduced = {"width": 1 / 16, "input_size": 75}
+    default = scales(build("inception_resnet_v2", **reduced))
+    assert len(default) == 40
+    assert [default[f"block_a{i}"] for i in range(1, 11)] == [0.17] * 10
+    assert [default[f"block_b{i}"] for i in range(1, 21)] == [0.10] * 20
+    assert [default[f"block_c{i}"] for i in range(1, 11)] == [0.20] * 9 + [1.0]
+    chosen = scales(build("inception_resnet_v2", residual_scale=(0.5, 0.25, 1), **reduced))
+    assert (chosen["block_a3"], chosen["block_b7"], chosen["block_c2"], chosen["block_c10"]) == (0.5, 0.25, 1.0, 1.0)
+    assert set(scales(build("inception_resnet_v2", residual_scale=0.3, **reduced)).values()) == {0.3, 1.0}
+    model = build("inception_resnet_v2", **reduced).eval()
+    assert model.body.block_c10.post_activation is None and model.body.block_c9.post_activation is not None
+    x = Tensor(np.random.default_rng(0).standard_normal((2,) + model.input_shape).astype(np.float32))
+    with no_grad():
+        assert (model.body[:-3](x).array < 0).any()  # up to block_c10
+    for bad in ((0.1, 0.2), "0.1", True, None):
+        with pytest.raises(ValueError, match="inception_resnet_v2: residual_scale"):
+            build("inception_resnet_v2", residual_scale=bad, **reduced)
+
+
+@pytest.mark.parametrize("name", ["inception_v4", "inception_resnet_v2"])
+def test_inception_v4_family_input_size_limit(name):
+    build(name, width=1 / 16, input_size=75)
+    with pytest.raises(ValueError, match=f"{name}: input_size is too small"):
+        build(name, width=1 / 16, input_size=74)

@@ -29,7 +29,8 @@ def break_config(kind, config):
     kw = config.kwargs()
     c_in, c_out, groups = x.shape[1], w.shape[0], config.groups
     if kind == "rank":
-        return x[0], w, None, kw, ValueError, rf"input must be {x.ndim}-D .* got shape {re.escape(str(x[0].shape))}"
+        return (x[None], w, None, kw, ValueError,
+                rf"input must be {x.ndim}-D .* or {x.ndim - 1}-D unbatched .* got shape {re.escape(str(x[None].shape))}")
     if kind == "weight rank":
         return x, w[..., None], None, kw, ValueError, r"weight must be .*-D"
     if kind == "channels":
@@ -92,7 +93,8 @@ def test_an_algorithm_refusing_a_configuration_says_what_it_supports():
         raise AssertionError("must not run")
 
     register_algorithm(ConvAlgorithm("only-3x3", "3x3 kernels only", unsupported, unsupported, unsupported,
-                                     lambda g: None if g.kernel_size[1:] == (3, 3) else f"kernel {g.kernel_size[1:]}"))
+                                     lambda g: None if g.kernel_size[1:] == (3, 3) else f"kernel {g.kernel_size[1:]}",
+                                     workspace=lambda g: 0))
     try:
         with pytest.raises(ValueError, match=r"conv2d: algorithm 'only-3x3' cannot run this configuration "
                                              r"\(kernel \(5, 5\)\); it supports 3x3 kernels only"):

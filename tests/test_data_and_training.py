@@ -1,13 +1,10 @@
-"""The bundled digits, the loader, checkpoints, and `python -m minicnn` end to end."""
-import os
+"""The bundled digits, the loader, and `python -m minicnn` end to end."""
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-import minicnn as mc
-from minicnn import nn
 from minicnn.__main__ import main
 from minicnn.data import DataLoader, load_digits
 
@@ -63,45 +60,3 @@ def test_python_dash_m_minicnn_runs():
     result = subprocess.run([sys.executable, "-m", "minicnn", "--epochs", "1"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "final test accuracy" in result.stdout
-
-
-def test_checkpoint_round_trip(tmp_path):
-    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
-    opt = mc.optim.Adam(model.parameters(), lr=0.01)
-    model(mc.tensor(np.ones((2, 3), np.float32))).sum().backward()
-    opt.step()
-    path = tmp_path / "ckpt.npz"
-    mc.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}, path)
-    loaded = mc.load(path)
-    assert loaded["epoch"] == 3
-    restored = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
-    restored.load_state_dict(loaded["model"])
-    for a, b in zip(model.parameters(), restored.parameters()):
-        np.testing.assert_array_equal(a.array, b.array)
-    opt2 = mc.optim.Adam(restored.parameters(), lr=0.01)
-    opt2.load_state_dict(loaded["optimizer"])
-    assert opt2.state_dict()["state"][0]["step"] == 1
-    assert opt2.param_groups[0]["betas"] == (0.9, 0.999)
-
-
-def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-    path = tmp_path / "ckpt.npz"
-    mc.save({"w": np.ones(3)}, path)
-
-    def crash(*args, **kwargs):
-        raise KeyboardInterrupt  # the process is interrupted in the middle of writing
-
-    monkeypatch.setattr(np, "savez", crash)
-    with pytest.raises(KeyboardInterrupt):
-        mc.save({"w": np.zeros(3)}, path)
-    monkeypatch.undo()
-    np.testing.assert_array_equal(mc.load(path)["w"], np.ones(3))
-    assert os.listdir(tmp_path) == ["ckpt.npz"]  # no temporary file left behind
-
-
-def test_save_refuses_what_it_cannot_store(tmp_path):
-    with pytest.raises(TypeError, match="cannot save a object"):
-        mc.save({"bad": object()}, tmp_path / "x.npz")
-    np.savez(tmp_path / "plain.npz", a=np.ones(2))
-    with pytest.raises(ValueError, match="not a minicnn checkpoint"):
-        mc.load(tmp_path / "plain.npz")

@@ -77,9 +77,10 @@ def test_modules_draw_from_their_generator_or_the_default():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda x: F.dropout(x, 1.0), "dropout: drop probability p must be in \\[0, 1\\), got 1.0"),
-    (lambda x: F.dropout2d(x, -0.1), "dropout2d: drop probability"),
-    (lambda x: nn.Dropout(1.5), "Dropout: drop probability"),
+    (lambda x: F.dropout(x, 1.01), "dropout: p must be in \\[0, 1\\], got 1.01"),
+    (lambda x: F.dropout2d(x, -0.1), "dropout2d: p must be in"),
+    (lambda x: nn.Dropout(1.5), "Dropout: p must be in"),
+    (lambda x: F.dropout(x, None), "dropout: p must be a number in"),
     (lambda x: F.drop_path(x, 0.0), "drop_path: survival_prob must be in \\(0, 1\\]"),
     (lambda x: F.dropout2d(x[0, 0], 0.5), "dropout2d: expected a 3 or 4-D input"),
     (lambda x: F.dropout(x, 0.5, generator=1), "Generator"),

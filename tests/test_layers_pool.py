@@ -133,7 +133,7 @@ def test_overlapping_pooling_alexnet_sizes():
 def test_ceil_mode_drops_a_window_starting_in_the_right_padding():
     # L=3, k=2, s=2, p=1: ceil((3+2-1-1)/2)+1 = 3, but window 2 would start at 3 = L, inside the
     # right padding, so PyTorch keeps 2 windows.
-    assert F.pool.pool_output_size(3, 2, 2, 1, 1, True) == 2
+    assert minicnn.kernels.output_length(3, 2, 2, 1, 1, 1, ceil_mode=True) == 2
     x = minicnn.tensor(np.arange(3.0)[None, None])
     np.testing.assert_array_equal(F.max_pool1d(x, 2, 2, 1, ceil_mode=True).array[0, 0], [0., 2.])
     # ceil_mode adds a partial window when it starts inside the input: L=5, k=2, s=2
@@ -282,15 +282,17 @@ def test_unpool_modules_and_1d_3d():
 @pytest.mark.parametrize("call, message", [
     (lambda x: F.max_pool2d(x, 3, padding=2), "padding .* at most half the kernel"),
     (lambda x: F.avg_pool2d(x, 2, padding=(0, 2)), "at most half the kernel"),
-    (lambda x: F.max_pool2d(x, 7), "max_pool2d: window .* larger than the padded input"),
+    (lambda x: F.max_pool2d(x, 7), "max_pool2d: kernel of size 7 .* larger than the padded input along H"),
     (lambda x: F.max_pool2d(x, 3, dilation=3), "larger than the padded input"),
-    (lambda x: F.avg_pool2d(x, 2, stride=0), "avg_pool2d: stride must be >= 1"),
+    (lambda x: F.avg_pool2d(x, 2, stride=0), "avg_pool2d: stride must be positive, got 0"),
     (lambda x: F.max_pool2d(x, (2, 2, 2)), "tuple of 2 ints"),
-    (lambda x: F.max_pool2d(x[0, 0], 2), "max_pool2d: expected a 4-D input"),
+    (lambda x: F.max_pool2d(x[0, 0], 2), "max_pool2d: input must be 4-D .* or 3-D unbatched"),
     (lambda x: F.avg_pool2d(x, 2, divisor_override=0), "divisor_override"),
-    (lambda x: F.adaptive_avg_pool2d(x, 0), "output_size must hold positive"),
+    (lambda x: F.adaptive_avg_pool2d(x, 0), "adaptive_avg_pool2d: output_size must be positive"),
     (lambda x: F.max_unpool2d(x, np.full(x.shape, 100), 2), "max_unpool2d: indices .* outside"),
-    (lambda x: F.max_unpool2d(x, np.zeros((1, 1)), 2), "indices have shape"),
+    (lambda x: F.max_unpool2d(x, np.zeros((1, 1), np.int64), 2), "indices have shape"),
+    (lambda x: F.max_unpool2d(x, np.zeros(x.shape), 2), "max_unpool2d: indices must be integers"),
+    (lambda x: F.max_pool2d(x, True), "max_pool2d: kernel_size must be an int or a tuple of 2 ints, got True"),
 ])
 def test_bad_input_names_the_op(call, message):
     x = minicnn.tensor(np.zeros((1, 2, 5, 5)))
@@ -299,5 +301,5 @@ def test_bad_input_names_the_op(call, message):
 
 
 def test_integer_input_is_a_type_error():
-    with pytest.raises(TypeError, match="max_pool2d: expected a floating-point input"):
+    with pytest.raises(TypeError, match="max_pool2d: input must be float32 or float64, got int64"):
         F.max_pool2d(minicnn.tensor(np.zeros((1, 1, 4, 4), np.int64)), 2)

@@ -256,3 +256,15 @@ def test_summary_of_a_lazy_model_creates_its_weights():
     s = mc.summary(model, (2, 1, 8, 8), verbose=False)
     assert [row.type for row in s.rows] == ["Conv2d", "Flatten", "Linear"]
     assert s.total_params == (9 + 1) * 4 + (144 + 1) * 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, params, macs", [("inception_v4", 42_679_816, 12_253_974_624),
+                                                ("inception_resnet_v2", 55_843_464, 13_155_794_016)])
+def test_inception_v4_family_totals_and_nesting(name, params, macs):
+    """Issue 16's counts, from an independent build of the same definitions."""
+    s = mc.summary(build(name), (3, 299, 299), verbose=False)
+    assert (s.total_params, s.total_macs) == (params, macs)
+    assert max(row.depth for row in s.rows) >= 4          # block > branches > chain > unit > conv
+    assert sum(row.macs for row in s.leaves()) == s.total_macs
+    assert sum(row.params for row in s.rows if row.depth == 1) == s.total_params

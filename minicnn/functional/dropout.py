@@ -8,11 +8,11 @@ generator replays the same mask (what a gradient check of a network with dropout
 """
 from __future__ import annotations
 
-import numpy as np
 
 from ..random import get_generator
-from ..tensor import Function, as_array
+from ..tensor import Function
 from .arithmetic import mul
+from .checks import float_array, probability
 
 
 class MaskMultiply(Function):
@@ -34,33 +34,28 @@ def _keep_mask(mask_shape, keep_prob, scale, dtype, generator):
     return keep.astype(dtype) * dtype.type(scale)
 
 
-def _check_drop_prob(op, p):
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"{op}: drop probability p must be in [0, 1), got {p}")
+def _drop_mask(mask_shape, p, dtype, generator):
+    """Inverted dropout's mask: 0 with probability p, else 1 / (1 - p); all zeros for p = 1."""
+    return _keep_mask(mask_shape, 1 - p, 1 / (1 - p) if p < 1 else 0.0, dtype, generator)
 
 
-def _floating(op, input, min_ndim=0, ndim=None):
-    array = as_array(input)
-    if not np.issubdtype(array.dtype, np.floating):
-        raise TypeError(f"{op}: expected a floating-point input, got dtype {array.dtype}")
-    if array.ndim < min_ndim or (ndim is not None and array.ndim not in ndim):
-        expected = f"{' or '.join(map(str, ndim))}" if ndim else f"at least {min_ndim}"
-        raise ValueError(f"{op}: expected a {expected}-D input, got shape {array.shape}")
-    return array
+def _check_ndim(op, array, ndims):
+    if array.ndim not in ndims:
+        raise ValueError(f"{op}: expected a {' or '.join(map(str, ndims))}-D input, got shape {array.shape}")
 
 
 def dropout(input, p=0.5, training=True, *, generator=None):
     """Inverted dropout: each element is zeroed with probability p and survivors are scaled by
     1 / (1 - p), so the expected output equals the input and evaluation is the identity.
 
-    any shape -> same shape. training=False (or p=0) returns the input unchanged.
+    any shape -> same shape. training=False (or p=0) returns the input unchanged; p=1 zeroes
+    everything (and the gradient), as PyTorch.
     """
-    array = _floating("dropout", input)
-    _check_drop_prob("dropout", p)
+    array = float_array("dropout", "input", input)
+    p = probability("dropout", "p", p)
     if not training or p == 0:
         return input
-    mask = _keep_mask(array.shape, 1 - p, 1 / (1 - p), array.dtype, generator)
-    return MaskMultiply.apply(input, mask)
+    return MaskMultiply.apply(input, _drop_mask(array.shape, p, array.dtype, generator))
 
 
 def dropout2d(input, p=0.5, training=True, *, generator=None):
@@ -70,13 +65,12 @@ def dropout2d(input, p=0.5, training=True, *, generator=None):
     Neighbouring activations in a feature map are strongly correlated, so dropping single
     elements barely regularises a convolutional layer; dropping whole maps does.
     """
-    array = _floating("dropout2d", input, ndim=(3, 4))
-    _check_drop_prob("dropout2d", p)
+    array = float_array("dropout2d", "input", input)
+    _check_ndim("dropout2d", array, (3, 4))
+    p = probability("dropout2d", "p", p)
     if not training or p == 0:
         return input
-    mask_shape = array.shape[:-2] + (1, 1)
-    mask = _keep_mask(mask_shape, 1 - p, 1 / (1 - p), array.dtype, generator)
-    return MaskMultiply.apply(input, mask)
+    return MaskMultiply.apply(input, _drop_mask(array.shape[:-2] + (1, 1), p, array.dtype, generator))
 
 
 def drop_path(input, survival_prob, training=True, *, inverted=True, generator=None):
@@ -93,9 +87,11 @@ def drop_path(input, survival_prob, training=True, *, inverted=True, generator=N
     inverted=False (the paper's rule): survivors pass unscaled during training and evaluation
     multiplies the branch by p_l, its expected survival. Both give the same expected output.
     """
-    array = _floating("drop_path", input, min_ndim=1)
-    if not 0.0 < survival_prob <= 1.0:
-        raise ValueError(f"drop_path: survival_prob must be in (0, 1], got {survival_prob}")
+    array = float_array("drop_path", "input", input)
+    if array.ndim == 0:
+        raise ValueError("drop_path: expected an input with a batch axis (N, ...), got a 0-D one")
+    if probability("drop_path", "survival_prob", survival_prob) == 0:
+        raise ValueError("drop_path: survival_prob must be in (0, 1], got 0 (a branch that never survives)")
     if not training:
         return input if inverted or survival_prob == 1 else mul(input, array.dtype.type(survival_prob))
     if survival_prob == 1:

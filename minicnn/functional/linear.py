@@ -1,9 +1,8 @@
 """The fully connected layer as one op: y = x W^T + b."""
 from __future__ import annotations
 
-import numpy as np
-
-from ..tensor import Function, Tensor
+from ..tensor import Function
+from .checks import common_float_dtype, shape_of
 
 
 class Linear(Function):
@@ -26,18 +25,18 @@ class Linear(Function):
         return grad_x, grad_w, grad_b
 
 
-def linear(x, weight, bias=None):
+def linear(input, weight, bias=None):
     """y = x W^T + b.  x: (*, in_features), weight: (out_features, in_features), bias: (out_features,)
     -> (*, out_features)."""
-    xs = np.shape(x.array if isinstance(x, Tensor) else x)
-    ws = np.shape(weight.array if isinstance(weight, Tensor) else weight)
+    common_float_dtype("linear", input=input, weight=weight, bias=bias)
+    xs, ws = shape_of(input), shape_of(weight)
     if len(ws) != 2:
         raise ValueError(f"linear: weight must be (out_features, in_features), got shape {ws}")
     if len(xs) == 0 or xs[-1] != ws[1]:
         raise ValueError(f"linear: input has {xs[-1] if xs else 0} features (shape {xs}) "
                          f"but weight expects {ws[1]}")
     if bias is not None:
-        bs = np.shape(bias.array if isinstance(bias, Tensor) else bias)
+        bs = shape_of(bias)
         if bs != (ws[0],):
             raise ValueError(f"linear: bias must have shape ({ws[0]},), got {bs}")
-    return Linear.apply(x, weight, bias)
+    return Linear.apply(input, weight, bias)

@@ -8,22 +8,20 @@ import numpy as np
 from scipy.ndimage import correlate1d
 
 from ..kernels import batch_norm as bn_kernels, lrn as lrn_kernels
-from ..tensor import Function, as_array
+from ..tensor import Function
 from ._util import normalize_axes
 from .arithmetic import add, div, mul, sub
-from .checks import is_int, shape_of
+from .checks import float_array, is_int, is_real, shape_of
 from .pointwise import clamp, sqrt
 from .reduction import mean
 from .shape import reshape, transpose, where
 
 
 def _floating_input(x, op, min_ndim):
-    array = as_array(x)
+    array = float_array(op, "input", x)
     if array.ndim < min_ndim:
         raise ValueError(f"{op}: expected at least {min_ndim} dimensions (N, C, ...), "
                          f"got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.floating):
-        raise TypeError(f"{op}: expected a floating-point input, got dtype {array.dtype}")
     return array
 
 
@@ -61,7 +59,7 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     beta=0.75, k=2.0): alpha = n * alpha_paper.
     """
     array = _floating_input(input, "local_response_norm", 3)
-    if not isinstance(size, (int, np.integer)) or size < 1:
+    if not is_int(size) or size < 1:
         raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
     if k <= 0 or alpha < 0:
         raise ValueError(f"local_response_norm: needs k > 0 and alpha >= 0 so the base stays "
@@ -124,7 +122,7 @@ def local_contrast_norm(input, size=9, sigma=None, eps=1e-4):
     array = _floating_input(input, "local_contrast_norm", 4)
     if array.ndim != 4:
         raise ValueError(f"local_contrast_norm: expected (N, C, H, W), got shape {array.shape}")
-    if not isinstance(size, (int, np.integer)) or size < 1 or size % 2 == 0:
+    if not is_int(size) or size < 1 or size % 2 == 0:
         raise ValueError(f"local_contrast_norm: size must be a positive odd int, got {size!r}")
     sigma = size / 4 if sigma is None else sigma
     if sigma <= 0 or eps <= 0:
@@ -200,7 +198,7 @@ class BatchNorm(Function):
 def _check_channel_vector(op, name, value, channels):
     if value is None:
         return None
-    array = as_array(value)
+    array = float_array(op, name, value)
     if array.shape != (channels,):
         raise ValueError(f"{op}: {name} should have shape ({channels},) for an input with "
                          f"{channels} channels, got {array.shape}")
@@ -231,17 +229,18 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     _check_channel_vector(op, "bias", bias, channels)
     if (mean_ is None) != (var is None):
         raise ValueError(f"{op}: give both running_mean and running_var, or neither")
-    if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"{op}: momentum must be in [0, 1], got {momentum}")
-    if eps <= 0:
-        raise ValueError(f"{op}: eps must be positive, got {eps}")
+    # momentum only matters when training (PyTorch checks it nowhere; eval mode ignores it here)
+    if training and not (is_real(momentum) and 0.0 <= momentum <= 1.0):
+        raise ValueError(f"{op}: momentum must be a number in [0, 1], got {momentum!r}")
+    if not is_real(eps) or not eps > 0:
+        raise ValueError(f"{op}: eps must be a positive number, got {eps!r}")
     if training and x.size // channels <= 1:
         raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
                          f"input of shape {x.shape}")
     if not training and mean_ is None:
         raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
-    return BatchNorm.apply(input, weight, bias, mean_, var, bool(training), float(momentum),
-                           float(eps))
+    return BatchNorm.apply(input, weight, bias, mean_, var, bool(training),
+                           float(momentum) if training else None, float(eps))
 
 
 # ---- layer and group normalisation ---------------------------------------------------------
@@ -264,7 +263,7 @@ def _affine(x, weight, bias, shape):
 
 
 def _check_eps(op, eps):
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.number)) or eps < 0:
+    if not is_real(eps) or not eps >= 0:
         raise ValueError(f"{op}: eps must be a non-negative number, got {eps!r}")
     return float(eps)
 
@@ -365,10 +364,8 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
     divided by eps (so a zero vector stays zero, with a finite gradient).
     """
     op = "normalize"
-    array = as_array(input)
-    if not np.issubdtype(array.dtype, np.floating):
-        raise TypeError(f"{op}: expected a floating-point input, got dtype {array.dtype}")
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.number)) or not p > 0:
+    array = float_array(op, "input", input)
+    if not is_real(p) or not p > 0:
         raise ValueError(f"{op}: p must be a positive number or inf, got {p!r}")
     axes = normalize_axes(dim, array.ndim, op)
     eps = _check_eps(op, eps)

@@ -1,8 +1,9 @@
 """Pooling: max and average pooling (1-D, 2-D, 3-D), adaptive pooling, global average pooling and
 max-unpooling, with PyTorch's semantics.
 
-Shapes: input (N, C, *S) or unbatched (C, *S), S the 1, 2 or 3 spatial sizes. Along each spatial
-axis of size L, with kernel k, stride s, padding p and dilation d, the output size is
+Shapes: input (N, C, *S) or unbatched (C, *S), S the 1, 2 or 3 spatial sizes; the batch may be
+empty, no other axis. Along each spatial axis of size L, with kernel k, stride s, padding p and
+dilation d, the output size is (minicnn.kernels.output_length, shared with the convolutions)
 
     out = floor_or_ceil((L + 2p - d(k - 1) - 1) / s) + 1
 
@@ -15,42 +16,23 @@ is padded out with singleton axes and a 1-wide window there.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..kernels import pool as kernels
 from ..tensor import Function, as_array
+from .checks import (LAYOUTS, check_bytes, check_rank, float_array, int_tuple, integer_array, is_batched, is_int,
+                     output_spatial)
 from .reduction import mean
 
 
 # ---- shape helpers -------------------------------------------------------------------------
-def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1,
-                     ceil_mode: bool = False) -> int:
-    """Output length of one axis of a pooling window sweep (PyTorch's formula, see module doc)."""
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1  # the last window would start inside the right padding
-    return out
-
-
-def _int_tuple(value, nd: int, name: str, op: str, minimum: int) -> tuple:
-    values = (value,) * nd if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(values) != nd or not all(isinstance(v, (int, np.integer)) for v in values):
-        raise TypeError(f"{op}: {name} must be an int or a tuple of {nd} ints, got {value!r}")
-    if any(v < minimum for v in values):
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
-    return tuple(int(v) for v in values)
-
-
-def _split_input(x, nd: int, op: str):
-    """Check x is (N, C, *S) or (C, *S) floating; return (array, leading shape, spatial shape)."""
-    array = as_array(x)
-    if array.ndim not in (nd + 1, nd + 2):
-        raise ValueError(f"{op}: expected a {nd + 2}-D input (N, C, {nd} spatial) or {nd + 1}-D "
-                         f"unbatched input, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.floating):
-        raise TypeError(f"{op}: expected a floating-point input, got dtype {array.dtype}")
-    return array, array.shape[:-nd], array.shape[-nd:]
+def _split_input(op: str, input, spatial_dims: int):
+    """Check input is (N, C, *S) or (C, *S) floating; return (array, leading shape, spatial shape)."""
+    array = float_array(op, "input", input)
+    is_batched(op, array.shape, spatial_dims)
+    return array, array.shape[:-spatial_dims], array.shape[-spatial_dims:]
 
 
 def _as_3d(values: tuple, fill: int) -> tuple:
@@ -60,20 +42,16 @@ def _as_3d(values: tuple, fill: int) -> tuple:
 def _pool_geometry(op, spatial, kernel_size, stride, padding, dilation, ceil_mode):
     """Validate a pooling window against the input and return (kernel, stride, padding,
     dilation, out) tuples, each of length len(spatial)."""
-    nd = len(spatial)
-    kernel = _int_tuple(kernel_size, nd, "kernel_size", op, 1)
-    stride = kernel if stride is None or stride == () else _int_tuple(stride, nd, "stride", op, 1)
-    padding = _int_tuple(padding, nd, "padding", op, 0)
-    dilation = _int_tuple(dilation, nd, "dilation", op, 1)
+    spatial_dims = len(spatial)
+    kernel = int_tuple(kernel_size, spatial_dims, "kernel_size", op)
+    stride = kernel if stride is None or stride == () else int_tuple(stride, spatial_dims, "stride", op)
+    padding = int_tuple(padding, spatial_dims, "padding", op, minimum=0)
+    dilation = int_tuple(dilation, spatial_dims, "dilation", op)
     if any(p > k // 2 for p, k in zip(padding, kernel)):
         raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel} "
                          f"(padding <= kernel_size // 2, as PyTorch)")
-    extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
-    if any(e > L + 2 * p for e, L, p in zip(extent, spatial, padding)):
-        raise ValueError(f"{op}: window {extent} (kernel {kernel}, dilation {dilation}) is larger "
-                         f"than the padded input: input {tuple(spatial)} with padding {padding}")
-    out = tuple(pool_output_size(L, k, s, p, d, ceil_mode)
-                for L, k, s, p, d in zip(spatial, kernel, stride, padding, dilation))
+    out = output_spatial(op, spatial, kernel, stride, tuple((p, p) for p in padding), dilation,
+                         bool(ceil_mode))
     return kernel, stride, padding, dilation, out
 
 
@@ -94,25 +72,27 @@ class MaxPool(Function):
             _planes(x, spatial), *_as_3d(kernel, 1), *_as_3d(stride, 1), *_as_3d(padding, 0),
             *_as_3d(dilation, 1), *_as_3d(out_size, 1))
         ctx.save_for_backward(argmax)
-        ctx.shape = x.shape
+        ctx.shape, ctx.spatial_dims = x.shape, len(kernel)
         return out.reshape(lead + out_size), argmax.reshape(lead + out_size)
 
     @staticmethod
     def backward(ctx, grad, _grad_indices):
         (argmax,) = ctx.saved_tensors
-        return _scatter_to_argmax(grad, argmax, ctx.shape), None, None, None, None, None
+        return _scatter_to_argmax(grad, argmax, ctx.shape, ctx.spatial_dims), None, None, None, None, None
 
 
-def _scatter_to_argmax(grad, argmax, shape):
-    """The backward of every max pooling: grad goes to the recorded argmax of its plane."""
-    P = argmax.shape[0]
-    grad_x = kernels.scatter_add_planes(np.ascontiguousarray(grad.reshape(P, -1)),
-                                        argmax.reshape(P, -1), int(np.prod(shape)) // P)
+def _scatter_to_argmax(grad, argmax, shape, spatial_dims):
+    """The backward of every max pooling: grad goes to the recorded argmax of its plane.
+    argmax: (P, oD, oH, oW); shape: the input's, its last `spatial_dims` axes a plane."""
+    # sizes spelled out rather than -1, which NumPy cannot infer for an empty batch
+    P, outputs = argmax.shape[0], math.prod(argmax.shape[1:])
+    grad_x = kernels.scatter_add_planes(np.ascontiguousarray(grad.reshape(P, outputs)),
+                                        argmax.reshape(P, outputs), math.prod(shape[-spatial_dims:]))
     return grad_x.reshape(shape)
 
 
-def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
-    _, _, spatial = _split_input(input, nd, op)
+def _max_pool(op, spatial_dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    _, _, spatial = _split_input(op, input, spatial_dims)
     geometry = _pool_geometry(op, spatial, kernel_size, stride, padding, dilation, ceil_mode)
     out, indices = MaxPool.apply(input, *geometry)
     return (out, indices) if return_indices else out
@@ -164,22 +144,20 @@ class AvgPool(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        nd = len(ctx.spatial)
-        planes = np.ascontiguousarray(grad.reshape((-1,) + _as_3d(grad.shape[-nd:], 1)))
+        spatial_dims = len(ctx.spatial)
+        planes = np.ascontiguousarray(grad.reshape((-1,) + _as_3d(grad.shape[-spatial_dims:], 1)))
         grad_x = kernels.avg_pool_backward(planes, *_as_3d(tuple(ctx.spatial), 1), *ctx.settings,
                                            *ctx.divisor)
         return grad_x.reshape(ctx.shape), None, None, None, None, None, None
 
 
-def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+def _avg_pool(op, spatial_dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
-    _, _, spatial = _split_input(input, nd, op)
+    _, _, spatial = _split_input(op, input, spatial_dims)
     kernel, stride, padding, _, out = _pool_geometry(op, spatial, kernel_size, stride, padding, 1,
                                                      ceil_mode)
-    if divisor_override is not None and (not isinstance(divisor_override, (int, np.integer))
-                                         or divisor_override <= 0):
-        raise ValueError(f"{op}: divisor_override must be a positive int or None, "
-                         f"got {divisor_override!r}")
+    if divisor_override is not None:
+        divisor_override = int_tuple(divisor_override, 1, "divisor_override", op)[0]
     return AvgPool.apply(input, kernel, stride, padding, out, bool(count_include_pad),
                          divisor_override)
 
@@ -223,8 +201,8 @@ class AdaptiveAvgPool(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        nd = len(ctx.spatial)
-        planes = np.ascontiguousarray(grad.reshape((-1,) + _as_3d(grad.shape[-nd:], 1)))
+        spatial_dims = len(ctx.spatial)
+        planes = np.ascontiguousarray(grad.reshape((-1,) + _as_3d(grad.shape[-spatial_dims:], 1)))
         grad_x = kernels.adaptive_avg_pool_backward(planes, *_as_3d(tuple(ctx.spatial), 1))
         return grad_x.reshape(ctx.shape), None
 
@@ -235,33 +213,29 @@ class AdaptiveMaxPool(Function):
         lead, spatial = x.shape[:-len(out_size)], x.shape[-len(out_size):]
         out, argmax = kernels.adaptive_max_pool_forward(_planes(x, spatial), *_as_3d(out_size, 1))
         ctx.save_for_backward(argmax)
-        ctx.shape = x.shape
+        ctx.shape, ctx.spatial_dims = x.shape, len(out_size)
         return out.reshape(lead + out_size), argmax.reshape(lead + out_size)
 
     @staticmethod
     def backward(ctx, grad, _grad_indices):
         (argmax,) = ctx.saved_tensors
-        return _scatter_to_argmax(grad, argmax, ctx.shape), None
+        return _scatter_to_argmax(grad, argmax, ctx.shape, ctx.spatial_dims), None
 
 
 def _adaptive_sizes(op, spatial, output_size):
     """output_size as a tuple; None entries keep the input size (PyTorch)."""
-    nd = len(spatial)
-    sizes = (output_size,) * nd if output_size is None or isinstance(output_size, (int, np.integer)) \
-        else tuple(output_size)
-    if len(sizes) != nd:
-        raise TypeError(f"{op}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
-    sizes = tuple(L if o is None else o for o, L in zip(sizes, spatial))
-    if any(not isinstance(o, (int, np.integer)) or o < 1 for o in sizes):
-        raise ValueError(f"{op}: output_size must hold positive ints, got {output_size!r}")
-    if any(L < 1 for L in spatial):
-        raise ValueError(f"{op}: input has an empty spatial axis, shape {tuple(spatial)}")
-    return tuple(int(o) for o in sizes)
+    spatial_dims = len(spatial)
+    sizes = (output_size,) * spatial_dims if output_size is None or is_int(output_size) else output_size
+    if not isinstance(sizes, (tuple, list)) or len(sizes) != spatial_dims:
+        raise TypeError(f"{op}: output_size must be an int or a tuple of {spatial_dims}, got {output_size!r}")
+    return int_tuple(tuple(L if o is None else o for o, L in zip(sizes, spatial)), spatial_dims, "output_size", op)
 
 
-def _adaptive_pool(op, nd, function, input, output_size):
-    _, _, spatial = _split_input(input, nd, op)
-    return function.apply(input, _adaptive_sizes(op, spatial, output_size))
+def _adaptive_pool(op, spatial_dims, function, input, output_size):
+    array, lead, spatial = _split_input(op, input, spatial_dims)
+    sizes = _adaptive_sizes(op, spatial, output_size)
+    check_bytes(op, math.prod(lead + sizes) * array.dtype.itemsize)
+    return function.apply(input, sizes)
 
 
 def adaptive_avg_pool1d(input, output_size):
@@ -283,8 +257,8 @@ def adaptive_avg_pool3d(input, output_size):
     return _adaptive_pool("adaptive_avg_pool3d", 3, AdaptiveAvgPool, input, output_size)
 
 
-def _adaptive_max(op, nd, input, output_size, return_indices):
-    out, indices = _adaptive_pool(op, nd, AdaptiveMaxPool, input, output_size)
+def _adaptive_max(op, spatial_dims, input, output_size, return_indices):
+    out, indices = _adaptive_pool(op, spatial_dims, AdaptiveMaxPool, input, output_size)
     return (out, indices) if return_indices else out
 
 
@@ -309,9 +283,8 @@ def global_avg_pool2d(input):
 
     The classifier head of NiN, GoogLeNet and ResNet; equals adaptive_avg_pool2d(x, 1) flattened.
     """
-    array, _, _ = _split_input(input, 2, "global_avg_pool2d")
-    if array.ndim != 4:
-        raise ValueError(f"global_avg_pool2d: expected (N, C, H, W), got shape {array.shape}")
+    op = "global_avg_pool2d"
+    check_rank(op, "input", float_array(op, "input", input).shape, 4, LAYOUTS[2])
     return mean(input, (2, 3))
 
 
@@ -321,43 +294,43 @@ class MaxUnpool(Function):
 
     @staticmethod
     def forward(ctx, x, indices, out_spatial):
-        nd = len(out_spatial)
-        lead = x.shape[:-nd]
-        P = int(np.prod(lead))
-        plane = int(np.prod(out_spatial))
-        flat_index = np.ascontiguousarray(indices.reshape(P, -1), dtype=np.int64)
+        spatial_dims = len(out_spatial)
+        lead = x.shape[:-spatial_dims]
+        # sizes spelled out rather than -1, which NumPy cannot infer for an empty batch
+        P, values, plane = math.prod(lead), math.prod(x.shape[-spatial_dims:]), math.prod(out_spatial)
+        flat_index = np.ascontiguousarray(indices.reshape(P, values), dtype=np.int64)
         ctx.save_for_backward(flat_index)
-        ctx.shape = x.shape
-        out = kernels.unpool_forward(np.ascontiguousarray(x.reshape(P, -1)), flat_index, plane)
+        ctx.shape, ctx.plane = x.shape, plane
+        out = kernels.unpool_forward(np.ascontiguousarray(x.reshape(P, values)), flat_index, plane)
         return out.reshape(lead + out_spatial)
 
     @staticmethod
     def backward(ctx, grad):
         (flat_index,) = ctx.saved_tensors
-        P = flat_index.shape[0]
-        grad_x = kernels.unpool_backward(np.ascontiguousarray(grad.reshape(P, -1)), flat_index)
+        grad_planes = np.ascontiguousarray(grad.reshape(flat_index.shape[0], ctx.plane))
+        grad_x = kernels.unpool_backward(grad_planes, flat_index)
         return grad_x.reshape(ctx.shape), None, None
 
 
-def _max_unpool(op, nd, input, indices, kernel_size, stride, padding, output_size):
-    array, _, spatial = _split_input(input, nd, op)
-    index = as_array(indices)
+def _max_unpool(op, spatial_dims, input, indices, kernel_size, stride, padding, output_size):
+    array, _, spatial = _split_input(op, input, spatial_dims)
+    index = integer_array(op, "indices", indices)
     if index.shape != array.shape:
         raise ValueError(f"{op}: indices have shape {index.shape} but the input has {array.shape}")
-    if not np.issubdtype(index.dtype, np.integer):
-        raise TypeError(f"{op}: indices must be integers (from return_indices=True), got {index.dtype}")
-    kernel = _int_tuple(kernel_size, nd, "kernel_size", op, 1)
-    stride = kernel if stride is None else _int_tuple(stride, nd, "stride", op, 1)
-    padding = _int_tuple(padding, nd, "padding", op, 0)
+    kernel = int_tuple(kernel_size, spatial_dims, "kernel_size", op)
+    stride = kernel if stride is None else int_tuple(stride, spatial_dims, "stride", op)
+    padding = int_tuple(padding, spatial_dims, "padding", op, minimum=0)
     if output_size is None:
         out = tuple((L - 1) * s - 2 * p + k for L, k, s, p in zip(spatial, kernel, stride, padding))
     else:
-        out = tuple(int(o) for o in tuple(output_size)[-nd:])
-        if len(out) != nd:
-            raise ValueError(f"{op}: output_size needs {nd} spatial sizes, got {output_size!r}")
+        if not isinstance(output_size, (tuple, list)) or len(output_size) < spatial_dims:
+            raise TypeError(f"{op}: output_size must be a tuple of {spatial_dims} spatial sizes (or the whole shape), "
+                            f"got {output_size!r}")
+        out = int_tuple(tuple(output_size)[-spatial_dims:], spatial_dims, "output_size", op)
     if any(o < 1 for o in out):
         raise ValueError(f"{op}: output size {out} is not positive")
-    plane = int(np.prod(out))
+    plane = math.prod(out)
+    check_bytes(op, math.prod(array.shape[:-spatial_dims]) * plane * array.dtype.itemsize)
     if index.size and (index.min() < 0 or index.max() >= plane):
         raise ValueError(f"{op}: indices range over {index.min()}..{index.max()}, outside the "
                          f"output plane {out} of {plane} positions")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels import im2col, separable
+from ..kernels.registry import check_memory
 from ..tensor import Function
 from .conv import conv2d, conv_geometry
 from .checks import check_rank, common_float_dtype, is_int, shape_of
@@ -88,7 +89,7 @@ class SeparableConv(Function):
         return grad_x, grad_col, grad_row, grad_b, None
 
 
-def separable_conv2d(x, col_filter, row_filter, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def separable_conv2d(input, col_filter, row_filter, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution with spatially separable kernels given by their two 1-D factors.
 
     weight[k, c, a, b] = col_filter[k, c, a] * row_filter[k, c, b], and
@@ -102,15 +103,16 @@ def separable_conv2d(x, col_filter, row_filter, bias=None, stride=1, padding=0, 
     >>> y = separable_conv2d(x, gaussian[None, None], gaussian[None, None], padding="same")  # doctest: +SKIP
     """
     op = "separable_conv2d"
-    dtype = common_float_dtype(op, input=x, col_filter=col_filter, row_filter=row_filter, bias=bias)
+    dtype = common_float_dtype(op, input=input, col_filter=col_filter, row_filter=row_filter, bias=bias)
     cs, rs = shape_of(col_filter), shape_of(row_filter)
     check_rank(op, "col_filter", cs, 3, "(Cout, Cin/groups, kH)")
     check_rank(op, "row_filter", rs, 3, "(Cout, Cin/groups, kW)")
     if cs[0] == 0 or cs[:2] != rs[:2]:
         raise ValueError(f"{op}: col_filter {cs} and row_filter {rs} must agree on (Cout, Cin/groups)")
     weight = _stand_in(cs[:2] + (cs[2], rs[2]), dtype)
-    geometry = conv_geometry(op, x, weight, bias, stride, padding, dilation, groups, 2)
-    return SeparableConv.apply(x, col_filter, row_filter, bias, geometry)
+    geometry = conv_geometry(op, input, weight, bias, stride, padding, dilation, groups, 2)
+    check_memory(op, separable.SEPARABLE, geometry)
+    return SeparableConv.apply(input, col_filter, row_filter, bias, geometry)
 
 
 # ---- rank-r approximation ----------------------------------------------------------------------------
@@ -184,7 +186,7 @@ class LowRankConv(Function):
         return grad_x, grad_w, grad_b, None
 
 
-def low_rank_conv2d(x, weight, rank, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def low_rank_conv2d(input, weight, rank, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """conv2d with every kernel replaced by its best rank-`rank` approximation: LOSSY unless
     rank >= the kernels' rank.
 
@@ -199,15 +201,16 @@ def low_rank_conv2d(x, weight, rank, bias=None, stride=1, padding=0, dilation=1,
     stride, padding, dilation, groups as in conv2d.
     """
     op = "low_rank_conv2d"
-    geometry = conv_geometry(op, x, weight, bias, stride, padding, dilation, groups, 2)
+    geometry = conv_geometry(op, input, weight, bias, stride, padding, dilation, groups, 2)
+    check_memory(op, separable.SEPARABLE, geometry)  # the same passes, run `rank` times
     k_h, k_w = geometry.kernel_size[1:]
     if not is_int(rank) or not 1 <= rank <= min(k_h, k_w):
         raise ValueError(f"{op}: rank must be an int from 1 to min(kH, kW) = {min(k_h, k_w)}, got {rank!r}")
-    return LowRankConv.apply(x, weight, bias, geometry, rank=int(rank))
+    return LowRankConv.apply(input, weight, bias, geometry, rank=int(rank))
 
 
 # ---- depthwise separable -----------------------------------------------------------------------------
-def depthwise_separable_conv2d(x, depthwise_weight, pointwise_weight, depthwise_bias=None, pointwise_bias=None,
+def depthwise_separable_conv2d(input, depthwise_weight, pointwise_weight, depthwise_bias=None, pointwise_bias=None,
                                stride=1, padding=0, dilation=1, algorithm="depthwise"):
     """Depthwise-separable convolution (Sifre 2014; Xception, MobileNet): a kH x kW filter per
     input channel, then a 1 x 1 convolution mixing the channels.
@@ -221,7 +224,9 @@ def depthwise_separable_conv2d(x, depthwise_weight, pointwise_weight, depthwise_
     ("depthwise", the dedicated kernel, by default); the pointwise step is a GEMM ("auto").
     """
     op = "depthwise_separable_conv2d"
-    xs, ds, ps = shape_of(x), shape_of(depthwise_weight), shape_of(pointwise_weight)
+    common_float_dtype(op, input=input, depthwise_weight=depthwise_weight, pointwise_weight=pointwise_weight,
+                       depthwise_bias=depthwise_bias, pointwise_bias=pointwise_bias)
+    xs, ds, ps = shape_of(input), shape_of(depthwise_weight), shape_of(pointwise_weight)
     check_rank(op, "input", xs, 4, "(N, Cin, H, W)")
     check_rank(op, "depthwise_weight", ds, 4, "(Cin, 1, kH, kW)")
     check_rank(op, "pointwise_weight", ps, 4, "(Cout, Cin, 1, 1)")
@@ -230,5 +235,5 @@ def depthwise_separable_conv2d(x, depthwise_weight, pointwise_weight, depthwise_
                          f"{xs[1]} channels, got {ds}")
     if ps[1:] != (xs[1], 1, 1):
         raise ValueError(f"{op}: pointwise_weight must have shape (Cout, {xs[1]}, 1, 1), got {ps}")
-    h = conv2d(x, depthwise_weight, depthwise_bias, stride, padding, dilation, groups=xs[1], algorithm=algorithm)
+    h = conv2d(input, depthwise_weight, depthwise_bias, stride, padding, dilation, groups=xs[1], algorithm=algorithm)
     return conv2d(h, pointwise_weight, pointwise_bias)

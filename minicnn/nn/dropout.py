@@ -4,6 +4,7 @@ eval() mode (DropPath with inverted=False scales by survival_prob there instead)
 from __future__ import annotations
 
 from .. import functional as F
+from ..functional.checks import probability
 from .module import Module
 
 
@@ -12,9 +13,7 @@ class _DropoutNd(Module):
 
     def __init__(self, p: float = 0.5, *, generator=None):
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"{type(self).__name__}: drop probability p must be in [0, 1), got {p}")
-        self.p, self.generator = p, generator
+        self.p, self.generator = probability(type(self).__name__, "p", p), generator
 
     def forward(self, x):
         return self.function(x, self.p, self.training, generator=self.generator)
@@ -40,8 +39,8 @@ class DropPath(Module):
 
     def __init__(self, survival_prob: float, *, inverted: bool = True, generator=None):
         super().__init__()
-        if not 0.0 < survival_prob <= 1.0:
-            raise ValueError(f"DropPath: survival_prob must be in (0, 1], got {survival_prob}")
+        if probability("DropPath", "survival_prob", survival_prob) == 0:
+            raise ValueError("DropPath: survival_prob must be in (0, 1], got 0 (a branch that never survives)")
         self.survival_prob, self.inverted, self.generator = survival_prob, inverted, generator
 
     def forward(self, x):
