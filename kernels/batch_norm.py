@@ -12,10 +12,7 @@ the statistics are constants.
 The sums may be reassociated (fastmath "reassoc"), which lets them run in SIMD lanes; no other
 fast-math flag is set, so NaN and infinity propagate as in plain arithmetic.
 """
-import numpy as np
 from numba import njit, prange
-
-DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what the kernels are compiled for
 
 
 SUMS = {"reassoc", "contract"}

@@ -151,9 +151,7 @@ class BatchNorm(Function):
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         channels = x.shape[1]
         positions = int(np.prod(x.shape[2:], dtype=np.int64))  # not -1: any axis may be empty
-        # the kernels are compiled for float32 and float64; float16 runs in float64
-        work = np.float64 if x.dtype not in bn_kernels.DTYPES else x.dtype
-        x3 = np.ascontiguousarray(x, work).reshape(x.shape[0], channels, positions)
+        x3 = np.ascontiguousarray(x).reshape(x.shape[0], channels, positions)
         if training:
             mean_, var = np.empty(channels), np.empty(channels)
             bn_kernels.channel_mean_var(x3, mean_, var)
@@ -166,11 +164,12 @@ class BatchNorm(Function):
         inv_std = 1.0 / np.sqrt(var + eps)
         scale = inv_std if weight is None else inv_std * weight
         shift = np.zeros(channels) if bias is None else bias
-        y = np.empty(x3.shape, work)
-        bn_kernels.channel_affine(x3, mean_.astype(work), scale.astype(work), shift.astype(work), y)
+        dtype = x.dtype  # float32 or float64 (the wrapper checks)
+        y = np.empty(x3.shape, dtype)
+        bn_kernels.channel_affine(x3, mean_.astype(dtype), scale.astype(dtype), shift.astype(dtype), y)
         ctx.save_for_backward(x3, mean_, inv_std, weight)
         ctx.training = training
-        return y.reshape(x.shape).astype(x.dtype, copy=False)
+        return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, grad):
@@ -179,8 +178,8 @@ class BatchNorm(Function):
         sum_g, sum_gx = np.empty(len(mean_)), np.empty(len(mean_))
         bn_kernels.batch_norm_grad_sums(x3, grad3, mean_, inv_std, sum_g, sum_gx)
         dtype = x3.dtype
-        grad_weight = sum_gx.astype(grad.dtype) if ctx.needs_input_grad[1] else None
-        grad_bias = sum_g.astype(grad.dtype) if ctx.needs_input_grad[2] else None
+        grad_weight = sum_gx.astype(dtype) if ctx.needs_input_grad[1] else None
+        grad_bias = sum_g.astype(dtype) if ctx.needs_input_grad[2] else None
         grad_x = None
         if ctx.needs_input_grad[0]:
             scale = inv_std if weight is None else inv_std * weight
@@ -191,7 +190,7 @@ class BatchNorm(Function):
             bn_kernels.batch_norm_grad_input(x3, grad3, mean_.astype(dtype), inv_std.astype(dtype),
                                              scale.astype(dtype), mean_g.astype(dtype), mean_gx.astype(dtype),
                                              grad_x)
-            grad_x = grad_x.reshape(grad.shape).astype(grad.dtype, copy=False)
+            grad_x = grad_x.reshape(grad.shape)
         return grad_x, grad_weight, grad_bias, None, None, None, None, None
 
 
