@@ -18,11 +18,21 @@ made before the first parallel kernel runs. A value the user set (environment va
    threads, the next kernel, other processes): measured on 2 busy cores, every parallel call of a
    LeNet-sized kernel took 8 ms instead of 0.4 ms. Sleeping at once avoids it.
 
-A future thread budget (how many threads the kernels and BLAS use) belongs here too.
+3. One thread budget. `set_num_threads(n)` gives Numba's parallel loops n threads and BLAS one:
+   the big matrix products run on a single BLAS thread, between the parallel loops, so minicnn
+   never runs more threads than the budget at once. Measured (bench_train_step.py's ResNet-20
+   step, batch 64, 2 cores shared with about 18 other busy processes): 391 ms with BLAS on one
+   thread, 7392 ms with two. OpenBLAS's threads wait for each other inside every GEMM by
+   spinning, so one of them preempted by another process stalls the product for a time slice;
+   Numba's loops split work statically but their idle threads sleep. On a quiet machine the
+   single BLAS thread costs the GEMM-bound layers up to 2x on their GEMM (see the README's
+   table). The default budget is the CPUs this process may run on. A BLAS thread count the
+   user set (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS) is left alone at import.
 """
 import os
 
 import numba
+from threadpoolctl import threadpool_limits
 
 # numba.config has read NUMBA_THREADING_LAYER already: "default" means the user chose nothing.
 if numba.config.THREADING_LAYER == "default":
@@ -37,3 +47,37 @@ def threading_layer() -> str:
         return numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet
         return numba.config.THREADING_LAYER
+
+
+BLAS_ENVIRONMENT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def set_num_threads(n: int) -> None:
+    """Run minicnn's kernels on at most `n` threads: Numba's parallel loops on n, BLAS on one
+    (point 3 above says why). n is at most the thread count Numba started with
+    (NUMBA_NUM_THREADS, by default the CPU count). Like Numba's own setting, it applies to the
+    calling Python thread's kernels; the BLAS limit applies to the whole process."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
+    if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"set_num_threads: n must be between 1 and {numba.config.NUMBA_NUM_THREADS} "
+                         f"(NUMBA_NUM_THREADS), got {n}")
+    numba.set_num_threads(n)
+    threadpool_limits(1, user_api="blas")
+
+
+def get_num_threads() -> int:
+    """The threads minicnn's parallel kernels use (set by `set_num_threads`)."""
+    return numba.get_num_threads()
+
+
+if not any(name in os.environ for name in BLAS_ENVIRONMENT):
+    set_num_threads(min(available_cpus(), numba.config.NUMBA_NUM_THREADS))
