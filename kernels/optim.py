@@ -5,12 +5,16 @@ parameter's dtype, so a float32 model updates in float32 arithmetic, as PyTorch'
 
 In NumPy each operator of an update is a pass over memory and a temporary of the parameter's
 size (`p - lr * (g + wd * p)` is three); here the step reads and writes each array once.
+
+Each rule is a SizedKernel (threads.py): parallel, or serial on small parameters (biases,
+batch-norm scales), of which a network has dozens.
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from .threads import SizedKernel
 
 
-@njit(parallel=True, cache=True)
 def sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
     """d = g + weight_decay p; with momentum: buf = d on the first step, else
     momentum buf + (1 - dampening) d, and d = d + momentum buf (Nesterov) or buf; p -= lr d.
@@ -24,7 +28,6 @@ def sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first):
         p[i] -= lr * d
 
 
-@njit(parallel=True, cache=True)
 def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, correction1, correction2):
     """AdamW (decoupled): p *= 1 - lr weight_decay; Adam: g += weight_decay p. Then
     m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2, p -= lr / correction1 * m / (sqrt(v) / correction2 + eps)
@@ -40,3 +43,7 @@ def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, correc
         m[i] = beta1 * m[i] + (1 - beta1) * grad
         v[i] = beta2 * v[i] + (1 - beta2) * grad * grad
         p[i] -= step_size * m[i] / (np.sqrt(v[i]) / correction2 + eps)
+
+
+sgd_step = SizedKernel(sgd_step)
+adam_step = SizedKernel(adam_step)

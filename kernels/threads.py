@@ -30,6 +30,7 @@ made before the first parallel kernel runs. A value the user set (environment va
    user set (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS) is left alone at import.
 """
 import os
+import types
 
 import numba
 from threadpoolctl import threadpool_limits
@@ -47,6 +48,28 @@ def threading_layer() -> str:
         return numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet
         return numba.config.THREADING_LAYER
+
+
+class SizedKernel:
+    """A kernel with `prange` loops compiled twice, parallel and serial; `for_size(n)` is the
+    one to run on n values. Under PARALLEL_MIN_SIZE values, waking the thread pool costs more
+    than the work, and each parallel call waits until every thread has been scheduled: on a busy
+    machine, a time slice."""
+
+    PARALLEL_MIN_SIZE = 1 << 15
+
+    def __init__(self, function):
+        self.__name__ = function.__name__
+        self.parallel = numba.njit(parallel=True, cache=True)(function)
+        # Numba's on-disk cache tells functions apart by qualified name, not by compile options:
+        # the serial build gets its own name, or it would load the parallel one.
+        serial = types.FunctionType(function.__code__, function.__globals__, f"{function.__name__}_serial",
+                                    function.__defaults__, function.__closure__)
+        serial.__qualname__ = f"{function.__qualname__}_serial"
+        self.serial = numba.njit(cache=True)(serial)
+
+    def for_size(self, size: int):
+        return self.parallel if size >= self.PARALLEL_MIN_SIZE else self.serial
 
 
 BLAS_ENVIRONMENT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

@@ -81,14 +81,15 @@ def test_updates_follow_the_formulas_in_place(shape, setting, dtype, seed):
     np.testing.assert_array_equal(view.array, p.array)  # p.data taken before the steps is not stale
 
 
-@pytest.mark.parametrize("kind, options", [("sgd", dict(lr=0.1, momentum=0.9)),
+@pytest.mark.parametrize("kind, options", [("sgd", dict(lr=0.1, momentum=0.9, nesterov=True)),
                                              ("adamw", dict(lr=0.1, weight_decay=0.01))])
-def test_a_non_contiguous_parameter_is_updated_in_its_own_memory(kind, options):
+@pytest.mark.parametrize("shape", [(4, 3), (200, 180)])  # the serial and the parallel kernel
+def test_a_non_contiguous_parameter_is_updated_in_its_own_memory(kind, options, shape):
     rng = np.random.default_rng(0)
-    start = rng.standard_normal((4, 3))
+    start = rng.standard_normal(shape)
     p = nn.Parameter(np.asfortranarray(start))
     memory = p.array
-    grads = [rng.standard_normal((4, 3)) for _ in range(2)]
+    grads = [rng.standard_normal(shape) for _ in range(2)]
     run_steps(build(kind, [p], options), p, grads)
     assert p.array is memory
     np.testing.assert_allclose(p.array, reference(kind, start, grads, options), rtol=1e-12)

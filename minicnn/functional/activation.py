@@ -59,7 +59,7 @@ class ReLU(Function):
             out = np.where(a <= 0, np.zeros((), a.dtype), a)
         else:
             out = np.empty(a.shape, a.dtype)
-            pointwise.relu_forward(np.ascontiguousarray(a).reshape(-1), out.reshape(-1))
+            pointwise.relu_forward.for_size(a.size)(np.ascontiguousarray(a).reshape(-1), out.reshape(-1))
         ctx.save_for_backward(out)
         return out
 
@@ -69,7 +69,7 @@ class ReLU(Function):
         if grad.dtype != out.dtype or out.dtype not in pointwise.DTYPES:
             return np.where(out <= 0, np.zeros((), grad.dtype), grad)
         grad_x = np.empty(out.shape, out.dtype)
-        pointwise.relu_backward(out.reshape(-1), np.ascontiguousarray(grad).reshape(-1), grad_x.reshape(-1))
+        pointwise.relu_backward.for_size(out.size)(out.reshape(-1), np.ascontiguousarray(grad).reshape(-1), grad_x.reshape(-1))
         return grad_x
 
 

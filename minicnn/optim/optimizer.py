@@ -104,7 +104,7 @@ class Optimizer:
 
 
 def update_in_place(p: Tensor, kernel, grad: np.ndarray, state_arrays: tuple, *hyper_parameters) -> None:
-    """Run kernel(p, g, *state_arrays, *hyper_parameters) (a minicnn.kernels.optim step) on flat
+    """Run kernel(p, g, *state_arrays, *hyper_parameters) (a minicnn.kernels.optim Rule) on flat
     views, so that p's memory is updated in place: views of it (p.data, anything aliasing the
     parameter) see the new values, as in PyTorch. Numbers among the hyper-parameters are cast to
     p's dtype. p's version is bumped, so a graph that saved p and runs backward after the step
@@ -117,7 +117,7 @@ def update_in_place(p: Tensor, kernel, grad: np.ndarray, state_arrays: tuple, *h
     if not all(s.flags.c_contiguous for s in state_arrays):
         raise RuntimeError(f"{kernel.__name__}: optimiser state arrays must be C-contiguous")
     cast = array.dtype.type
-    kernel(work.reshape(-1), np.ascontiguousarray(grad, array.dtype).reshape(-1),
+    kernel.for_size(array.size)(work.reshape(-1), np.ascontiguousarray(grad, array.dtype).reshape(-1),
            *(s.reshape(-1) for s in state_arrays),
            *(value if isinstance(value, (bool, np.bool_)) else cast(value) for value in hyper_parameters))
     if work is not array:
