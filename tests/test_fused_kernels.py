@@ -35,6 +35,17 @@ def test_relu_float32_and_strided_match_the_definition(shape, dtype, seed):
     assert y.dtype == dtype and t.grad.dtype == dtype
 
 
+def test_relu_large_arrays_take_the_parallel_kernel_and_match():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 1000)).astype(np.float32)  # over SizedKernel.PARALLEL_MIN_SIZE
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    t = leaf(x)
+    y = F.relu(t)
+    y.backward(g)
+    np.testing.assert_array_equal(y.array, np.maximum(x, 0))
+    np.testing.assert_array_equal(t.grad.array, np.where(x > 0, g, 0))
+
+
 def test_relu_gradient_at_nan_input_passes_and_nan_gradient_is_cut_where_the_output_is_0():
     t = leaf(np.array([np.nan, -1.0, 2.0], np.float32))
     F.relu(t).backward(np.array([5.0, np.nan, 3.0], np.float32))
