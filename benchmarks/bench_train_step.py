@@ -12,9 +12,9 @@ copies minicnn's weights into it and compares the logits and the first step's gr
 
 Each measurement is a fresh process that runs only one framework (a subprocess per measurement;
 the frameworks alternate, round after round), excludes the warm-up steps (Numba's compilation,
-first allocations), and reports its median step time and its peak resident memory
-(resource.getrusage): the whole process, and the growth over the steps ("step peak": the
-high-water mark after the steps minus the one before the first step). The table shows the
+first allocations), and reports its median step time and its peak resident memory: the whole
+process's (resource.getrusage), and the steps' own ("step peak": on Linux the high-water mark
+is reset after the warm-up, and this is how far it rose above the resident size then). The table shows the
 medians over rounds.
 
     python benchmarks/bench_train_step.py                       # all networks, 3 rounds
@@ -196,7 +196,28 @@ def torch_step_function(name: str, batch: int):
 
 # ---- one measurement (child process) ---------------------------------------------------------------
 def peak_rss_mb() -> float:
+    """The process's resident-memory high-water mark since it started."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def status_mb(field: str) -> float | None:
+    """VmRSS (resident now) or VmHWM (high-water mark) from /proc/self/status; None elsewhere."""
+    try:
+        with open("/proc/self/status") as status:
+            line = next(line for line in status if line.startswith(field + ":"))
+    except (OSError, StopIteration):
+        return None
+    return int(line.split()[1]) / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Lower the high-water mark to the current resident size (Linux: clear_refs 5)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def timed_steps(steps, warmup: int, repeats: int, budget_s: float) -> dict:
@@ -205,7 +226,9 @@ def timed_steps(steps, warmup: int, repeats: int, budget_s: float) -> dict:
     for _ in range(warmup):
         for step in steps:
             step()
-    before = peak_rss_mb()
+    # the steps' own peak: from the resident size after the warm-up (compilation, first
+    # allocations) to the high-water mark of the timed steps
+    before = status_mb("VmRSS") if reset_peak_rss() else peak_rss_mb()
     times = [[] for _ in steps]
     spent = 0.0
     while len(times[0]) < 3 or (len(times[0]) < repeats and spent < budget_s):
@@ -214,8 +237,9 @@ def timed_steps(steps, warmup: int, repeats: int, budget_s: float) -> dict:
             step()
             times[index].append(time.perf_counter() - start)
             spent += times[index][-1]
-    after = peak_rss_mb()
-    return {"ms": [1e3 * statistics.median(t) for t in times], "peak_mb": after, "step_peak_mb": after - before}
+    after = status_mb("VmHWM") or peak_rss_mb()
+    return {"ms": [1e3 * statistics.median(t) for t in times], "peak_mb": peak_rss_mb(),
+            "step_peak_mb": after - before}
 
 
 def child(args) -> dict:

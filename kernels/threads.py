@@ -28,11 +28,19 @@ made before the first parallel kernel runs. A value the user set (environment va
    single BLAS thread costs the GEMM-bound layers up to 2x on their GEMM (see the README's
    table). The default budget is the CPUs this process may run on. A BLAS thread count the
    user set (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS) is left alone at import.
+4. The matrix products get their parallelism from `matmul` below instead: it cuts a product
+   into as many independent parts as the budget allows (along a batch axis, or the columns)
+   and runs each as a single-threaded BLAS call, one on the calling thread and the others on a
+   small pool of Python threads (NumPy releases the GIL inside BLAS). Those threads block on
+   a queue when idle, and a part that finishes early waits by sleeping, never by spinning.
 """
+import math
 import os
 import types
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
+import numpy as np
 from threadpoolctl import threadpool_limits
 
 # numba.config has read NUMBA_THREADING_LAYER already: "default" means the user chose nothing.
@@ -70,6 +78,54 @@ class SizedKernel:
 
     def for_size(self, size: int):
         return self.parallel if size >= self.PARALLEL_MIN_SIZE else self.serial
+
+
+MATMUL_PARALLEL_MIN_FLOPS = 1 << 22  # below ~4 MFLOP, handing parts to threads costs more than it saves
+_workers = {"pool": None}
+
+
+def _pool() -> ThreadPoolExecutor:
+    if _workers["pool"] is None:
+        _workers["pool"] = ThreadPoolExecutor(max(numba.config.NUMBA_NUM_THREADS - 1, 1),
+                                              thread_name_prefix="minicnn-matmul")
+    return _workers["pool"]
+
+
+# A forked child inherits the pool object but not its threads: it starts its own on first use.
+os.register_at_fork(after_in_child=lambda: _workers.update(pool=None))
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.matmul(a, b) (batch axes broadcast, as NumPy's), run as get_num_threads() parts at once.
+
+    The parts split the first batch axis of the result that has at least that many entries, or
+    else the result's columns (b's last axis); each is one np.matmul into its slice of the result.
+    """
+    if a.ndim < 2 or b.ndim < 2:  # a vector: NumPy's rules for it, and too little work to split
+        return np.matmul(a, b)
+    threads = numba.get_num_threads()
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    shape = batch + (a.shape[-2], b.shape[-1])
+    if threads == 1 or 2 * math.prod(shape) * a.shape[-1] < MATMUL_PARALLEL_MIN_FLOPS:
+        return np.matmul(a, b)
+    a = a.reshape((1,) * (len(shape) - a.ndim) + a.shape)
+    b = b.reshape((1,) * (len(shape) - b.ndim) + b.shape)
+    out = np.empty(shape, np.result_type(a, b))
+    axis = next((i for i, n in enumerate(batch) if n >= threads), len(shape) - 1)
+    threads = min(threads, shape[axis])
+    bounds = [shape[axis] * i // threads for i in range(threads + 1)]
+
+    def part(start, stop):
+        index = (slice(None),) * axis + (slice(start, stop),)
+        a_part = a if axis == len(shape) - 1 or a.shape[axis] == 1 else a[index]  # columns: all of a
+        b_part = b if b.shape[axis] == 1 else b[index]
+        np.matmul(a_part, b_part, out=out[index])
+
+    others = [_pool().submit(part, start, stop) for start, stop in zip(bounds[1:-1], bounds[2:])]
+    part(bounds[0], bounds[1])
+    for future in others:
+        future.result()
+    return out
 
 
 BLAS_ENVIRONMENT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

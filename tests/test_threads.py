@@ -2,10 +2,12 @@
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from threadpoolctl import threadpool_info
 
 import minicnn as mc
 import minicnn.functional as F
+from minicnn.kernels import threads
 
 
 def blas_threads():
@@ -34,3 +36,24 @@ def test_set_num_threads_sets_numba_and_keeps_blas_on_one_thread(n, restore_thre
 def test_bad_thread_counts_are_refused(value, error, restore_threads):
     with pytest.raises(error, match="set_num_threads"):
         mc.set_num_threads(value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.lists(st.integers(1, 4), max_size=3), ones_a=st.lists(st.booleans(), min_size=3, max_size=3),
+       ones_b=st.lists(st.booleans(), min_size=3, max_size=3), drop_a=st.integers(0, 3), drop_b=st.integers(0, 3),
+       m=st.integers(1, 5), k=st.integers(0, 5), n=st.integers(1, 7), split=st.booleans(),
+       seed=st.integers(0, 2 ** 16))
+def test_matmul_in_parts_equals_numpy(batch, ones_a, ones_b, drop_a, drop_b, m, k, n, split, seed):
+    # batch axes of a and b: the result's, some set to 1, some leading ones dropped (broadcasting)
+    batch_a = [1 if one else size for size, one in zip(batch, ones_a)][drop_a:]
+    batch_b = [1 if one else size for size, one in zip(batch, ones_b)][drop_b:]
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(tuple(batch_a) + (m, k))
+    b = rng.standard_normal(tuple(batch_b) + (k, n))
+    expected = np.einsum("...ij,...jk->...ik", a, b)
+    saved = threads.MATMUL_PARALLEL_MIN_FLOPS
+    threads.MATMUL_PARALLEL_MIN_FLOPS = 0 if split else 1 << 40  # tiny products forced into parts
+    try:
+        np.testing.assert_allclose(threads.matmul(a, b), expected, rtol=1e-12, atol=1e-12)
+    finally:
+        threads.MATMUL_PARALLEL_MIN_FLOPS = saved
