@@ -392,7 +392,7 @@ def main(argv=None) -> int:
             loaded = measure(nets, ["minicnn", "torch"], args)
         finally:
             stop_load(load)
-        print(f"\nBeside {args.load} busy processes:")
+        print(f"\nBeside {args.load} busy process{'es' if args.load > 1 else ''}:")
         print(f"{'network':<26} {'minicnn ms':>10} {'slowdown':>8} {'torch ms':>9} {'slowdown':>8} {'ratio':>6}")
         for net in nets:
             slow = {f: median_of(loaded[(f, net)]) / median_of(base[(f, net)]) for f in ("minicnn", "torch")}
