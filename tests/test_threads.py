@@ -1,4 +1,7 @@
 """minicnn.set_num_threads / get_num_threads: one budget for Numba's loops and BLAS."""
+import multiprocessing
+import os
+
 import numba
 import numpy as np
 import pytest
@@ -57,3 +60,20 @@ def test_matmul_in_parts_equals_numpy(batch, ones_a, ones_b, drop_a, drop_b, m, 
         np.testing.assert_allclose(threads.matmul(a, b), expected, rtol=1e-12, atol=1e-12)
     finally:
         threads.MATMUL_PARALLEL_MIN_FLOPS = saved
+
+
+def _product_in_parts(seed):
+    a = np.random.default_rng(seed).standard_normal((4, 64, 64))
+    saved = threads.MATMUL_PARALLEL_MIN_FLOPS
+    threads.MATMUL_PARALLEL_MIN_FLOPS = 0
+    try:
+        return float(np.abs(threads.matmul(a, a) - a @ a).max())
+    finally:
+        threads.MATMUL_PARALLEL_MIN_FLOPS = saved
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_matmul_in_parts_works_in_a_forked_child_after_the_parent_used_its_threads():
+    _product_in_parts(0)  # the parent's worker threads exist now; a forked child has none
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_product_in_parts, (1,)).get(timeout=60) < 1e-12
