@@ -32,3 +32,11 @@ def test_auto_gradients_match_a_float64_reference():
     windows = sliding_window_view(np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), (3, 3), axis=(2, 3))
     np.testing.assert_allclose(y.array, np.einsum("ncijab,kcab->nkij", windows, w), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(tw.grad.array, np.einsum("ncijab,nkij->kcab", windows, gy), rtol=1e-10, atol=1e-10)
+
+
+def test_very_thin_stride_1_layers_run_direct():
+    lenet_c1 = ConvGeometry((64, 1, 1, 32, 32), (6, 1, 1, 5, 5), (1, 1, 1), ((0, 0), (0, 0), (0, 0)),
+                            (1, 1, 1), 1, np.dtype(np.float32), 2)
+    assert kernels.heuristic_choice(lenet_c1) == "direct"
+    assert kernels.heuristic_choice(geometry(c=3, k=16)) == "direct"   # a ResNet-20 stem
+    assert kernels.heuristic_choice(geometry(c=3, k=32)) == "im2col"   # wider: im2col's GEMM pays

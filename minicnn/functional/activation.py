@@ -69,7 +69,8 @@ class ReLU(Function):
         if grad.dtype != out.dtype or out.dtype not in pointwise.DTYPES:
             return np.where(out <= 0, np.zeros((), grad.dtype), grad)
         grad_x = np.empty(out.shape, out.dtype)
-        pointwise.relu_backward.for_size(out.size)(out.reshape(-1), np.ascontiguousarray(grad).reshape(-1), grad_x.reshape(-1))
+        pointwise.relu_backward.for_size(out.size)(out.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
+                                                   grad_x.reshape(-1))
         return grad_x
 
 
