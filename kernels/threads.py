@@ -24,9 +24,9 @@ made before the first parallel kernel runs. A value the user set (environment va
    step, batch 64, 2 cores shared with about 18 other busy processes): 391 ms with BLAS on one
    thread, 7392 ms with two. OpenBLAS's threads wait for each other inside every GEMM by
    spinning, so one of them preempted by another process stalls the product for a time slice;
-   Numba's loops split work statically but their idle threads sleep. On a quiet machine the
-   single BLAS thread costs the GEMM-bound layers up to 2x on their GEMM (see the README's
-   table). The default budget is the CPUs this process may run on. A BLAS thread count the
+   Numba's loops split work statically but their idle threads sleep. So that the products do
+   not lose the other cores on a quiet machine, `matmul` (point 4) runs them in parts. The
+   default budget is the CPUs this process may run on. A BLAS thread count the
    user set (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS) is left alone at import.
 4. The matrix products get their parallelism from `matmul` below instead: it cuts a product
    into as many independent parts as the budget allows (along a batch axis, or the columns)
