@@ -81,7 +81,10 @@ class SizedKernel:
 
 
 MATMUL_PARALLEL_MIN_FLOPS = 1 << 22  # below ~4 MFLOP, handing parts to threads costs more than it saves
-_workers = {"pool": None}
+# split: whether matmul cuts products into parts, true once set_num_threads has put BLAS on one
+# thread; parts of a multi-threaded BLAS would run budget x BLAS threads (measured: LeNet-5's step
+# took 404 ms instead of 16 with OPENBLAS_NUM_THREADS=2 and parts)
+_workers = {"pool": None, "split": False}
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -98,12 +101,13 @@ os.register_at_fork(after_in_child=lambda: _workers.update(pool=None))
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """np.matmul(a, b) (batch axes broadcast, as NumPy's), run as get_num_threads() parts at once.
 
+    Only when BLAS runs on one thread (set_num_threads put it there); otherwise np.matmul as is.
     The parts split the first batch axis of the result that has at least that many entries, or
     else the result's columns (b's last axis); each is one np.matmul into its slice of the result.
     """
     if a.ndim < 2 or b.ndim < 2:  # a vector: NumPy's rules for it, and too little work to split
         return np.matmul(a, b)
-    threads = numba.get_num_threads()
+    threads = numba.get_num_threads() if _workers["split"] else 1
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     shape = batch + (a.shape[-2], b.shape[-1])
     if threads == 1 or 2 * math.prod(shape) * a.shape[-1] < MATMUL_PARALLEL_MIN_FLOPS:
@@ -151,6 +155,7 @@ def set_num_threads(n: int) -> None:
                          f"(NUMBA_NUM_THREADS), got {n}")
     numba.set_num_threads(n)
     threadpool_limits(1, user_api="blas")
+    _workers["split"] = True
 
 
 def get_num_threads() -> int:
