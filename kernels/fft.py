@@ -41,6 +41,7 @@ import numpy as np
 import scipy.fft
 from numba import njit, prange
 
+from . import threads
 from .registry import DTYPES, ConvAlgorithm
 
 # Tile lengths up to this are considered for every axis (longer only when the kernel needs them):
@@ -227,7 +228,7 @@ def forward(x, weight, geometry):
     spectra = _spectra(tiles, tile)  # (F, C, P)
     f, c, p = spectra.shape
     w_spectra = np.conj(_kernel_spectra(weight, geometry, tile))  # correlation: conjugate
-    y_spectra = np.matmul(w_spectra, spectra.reshape(f, geometry.groups, c // geometry.groups, p))
+    y_spectra = threads.matmul(w_spectra, spectra.reshape(f, geometry.groups, c // geometry.groups, p))
     y_tiles = _from_spectra(y_spectra.reshape(f, c_out, p), tile)
     y = np.empty(geometry.output_shape, x.dtype)
     scatter_tiles(y_tiles.astype(x.dtype, copy=False), y, *counts, *_steps(geometry, tile), 0, 0, 0)
@@ -243,7 +244,7 @@ def backward_data(grad_y, weight, geometry):
     spectra = _spectra(tiles, tile)  # (F, K, P)
     f, k, p = spectra.shape
     w_spectra = _kernel_spectra(weight, geometry, tile).swapaxes(-1, -2)  # (F, G, C/G, K/G)
-    x_spectra = np.matmul(w_spectra, spectra.reshape(f, geometry.groups, k // geometry.groups, p))
+    x_spectra = threads.matmul(w_spectra, spectra.reshape(f, geometry.groups, k // geometry.groups, p))
     x_tiles = _from_spectra(x_spectra.reshape(f, geometry.input_shape[1], p), tile)
     grad_x = np.empty(geometry.input_shape, grad_y.dtype)
     scatter_tiles(x_tiles.astype(grad_y.dtype, copy=False), grad_x, *counts, *_steps(geometry, tile),
@@ -260,7 +261,7 @@ def backward_weight(x, grad_y, geometry):
     gy_spectra = _spectra(_tiles(grad_y, geometry, tile, counts, (0, 0, 0), steps), tile)
     f, c, p = x_spectra.shape
     k, groups = gy_spectra.shape[1], geometry.groups
-    gw_spectra = np.matmul(np.conj(gy_spectra).reshape(f, groups, k // groups, p),
+    gw_spectra = threads.matmul(np.conj(gy_spectra).reshape(f, groups, k // groups, p),
                            x_spectra.reshape(f, groups, c // groups, p).swapaxes(-1, -2))  # (F, G, K/G, C/G)
     gw_spectra = gw_spectra.reshape(f, k, c // groups).transpose(1, 2, 0)  # (K, C/G, F)
     taps = _irfft(np.ascontiguousarray(gw_spectra).reshape((k, c // groups) + _spectrum_shape(tile)), tile)

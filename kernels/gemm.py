@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from . import threads
 from .registry import DTYPES, ConvAlgorithm
 
 
@@ -55,14 +56,14 @@ def _weight(weight, groups):
 
 def forward(x, weight, geometry):
     """y (N, K, oD, oH, oW) = W x, one GEMM per image and group."""
-    y = np.matmul(_weight(weight, geometry.groups), _by_group(_sampled(x, geometry), geometry.groups))
+    y = threads.matmul(_weight(weight, geometry.groups), _by_group(_sampled(x, geometry), geometry.groups))
     return y.reshape(geometry.output_shape)
 
 
 def backward_data(grad_y, weight, geometry):
     """dL/dx (N, C, D, H, W) = W^T dL/dy at the sampled positions, 0 elsewhere."""
     w_t = _weight(weight, geometry.groups).transpose(0, 2, 1)
-    sampled = np.matmul(w_t, _by_group(grad_y, geometry.groups))
+    sampled = threads.matmul(w_t, _by_group(grad_y, geometry.groups))
     n, c = geometry.input_shape[:2]
     sampled = sampled.reshape((n, c) + geometry.output_spatial)
     if geometry.stride == (1, 1, 1):
@@ -76,7 +77,7 @@ def backward_data(grad_y, weight, geometry):
 
 def backward_weight(x, grad_y, geometry):
     """dL/dW (K, C/G, 1, 1, 1) = sum over images of dL/dy x^T."""
-    per_image = np.matmul(_by_group(grad_y, geometry.groups),
+    per_image = threads.matmul(_by_group(grad_y, geometry.groups),
                           _by_group(_sampled(x, geometry), geometry.groups).transpose(0, 1, 3, 2))
     return per_image.sum(axis=0).reshape(geometry.weight_shape)
 

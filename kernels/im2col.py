@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from .direct import inside_range
+from . import threads
 from .registry import ConvAlgorithm, im2col_bytes, supports_any_geometry
 
 
@@ -123,7 +124,7 @@ def _grouped_output(grad_y, geometry):
 def forward(x, weight, geometry):
     """y = conv(x, weight): (N, C, D, H, W), (Cout, C/G, kD, kH, kW) -> (N, Cout, oD, oH, oW)."""
     n_batch, c_out = geometry.output_shape[:2]
-    y = np.matmul(_grouped_weight(weight, geometry), _grouped_columns(x, geometry))  # G GEMMs
+    y = threads.matmul(_grouped_weight(weight, geometry), _grouped_columns(x, geometry))  # G GEMMs
     y = y.reshape(c_out, n_batch, int(np.prod(geometry.output_spatial))).transpose(1, 0, 2)
     return np.ascontiguousarray(y).reshape(geometry.output_shape)
 
@@ -131,13 +132,13 @@ def forward(x, weight, geometry):
 def backward_data(grad_y, weight, geometry):
     """dL/dx (N, C, D, H, W) from dL/dy (N, Cout, oD, oH, oW)."""
     weight_t = _grouped_weight(weight, geometry).transpose(0, 2, 1)
-    grad_cols = np.matmul(weight_t, _grouped_output(grad_y, geometry))  # G GEMMs
+    grad_cols = threads.matmul(weight_t, _grouped_output(grad_y, geometry))  # G GEMMs
     return columns_to_image(grad_cols.reshape(weight_t.shape[0] * weight_t.shape[1], grad_cols.shape[2]), geometry)
 
 
 def backward_weight(x, grad_y, geometry):
     """dL/dw (Cout, C/G, kD, kH, kW) from x and dL/dy."""
-    grad_w = np.matmul(_grouped_output(grad_y, geometry), _grouped_columns(x, geometry).transpose(0, 2, 1))
+    grad_w = threads.matmul(_grouped_output(grad_y, geometry), _grouped_columns(x, geometry).transpose(0, 2, 1))
     return grad_w.reshape(geometry.weight_shape)
 
 

@@ -18,11 +18,30 @@ made before the first parallel kernel runs. A value the user set (environment va
    threads, the next kernel, other processes): measured on 2 busy cores, every parallel call of a
    LeNet-sized kernel took 8 ms instead of 0.4 ms. Sleeping at once avoids it.
 
-A future thread budget (how many threads the kernels and BLAS use) belongs here too.
+3. One thread budget. `set_num_threads(n)` gives Numba's parallel loops n threads and BLAS one:
+   the big matrix products run on a single BLAS thread, between the parallel loops, so minicnn
+   never runs more threads than the budget at once. Measured (bench_train_step.py's ResNet-20
+   step, batch 64, 2 cores shared with about 18 other busy processes): 391 ms with BLAS on one
+   thread, 7392 ms with two. OpenBLAS's threads wait for each other inside every GEMM by
+   spinning, so one of them preempted by another process stalls the product for a time slice;
+   Numba's loops split work statically but their idle threads sleep. So that the products do
+   not lose the other cores on a quiet machine, `matmul` (point 4) runs them in parts. The
+   default budget is the CPUs this process may run on. A BLAS thread count the
+   user set (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS) is left alone at import.
+4. The matrix products get their parallelism from `matmul` below instead: it cuts a product
+   into as many independent parts as the budget allows (along a batch axis, or the columns)
+   and runs each as a single-threaded BLAS call, one on the calling thread and the others on a
+   small pool of Python threads (NumPy releases the GIL inside BLAS). Those threads block on
+   a queue when idle, and a part that finishes early waits by sleeping, never by spinning.
 """
+import math
 import os
+import types
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
+import numpy as np
+from threadpoolctl import threadpool_limits
 
 # numba.config has read NUMBA_THREADING_LAYER already: "default" means the user chose nothing.
 if numba.config.THREADING_LAYER == "default":
@@ -37,3 +56,112 @@ def threading_layer() -> str:
         return numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet
         return numba.config.THREADING_LAYER
+
+
+class SizedKernel:
+    """A kernel with `prange` loops compiled twice, parallel and serial; `for_size(n)` is the
+    one to run on n values. Under PARALLEL_MIN_SIZE values, waking the thread pool costs more
+    than the work, and each parallel call waits until every thread has been scheduled: on a busy
+    machine, a time slice."""
+
+    PARALLEL_MIN_SIZE = 1 << 15
+
+    def __init__(self, function):
+        self.__name__ = function.__name__
+        self.parallel = numba.njit(parallel=True, cache=True)(function)
+        # Numba's on-disk cache tells functions apart by qualified name, not by compile options:
+        # the serial build gets its own name, or it would load the parallel one.
+        serial = types.FunctionType(function.__code__, function.__globals__, f"{function.__name__}_serial",
+                                    function.__defaults__, function.__closure__)
+        serial.__qualname__ = f"{function.__qualname__}_serial"
+        self.serial = numba.njit(cache=True)(serial)
+
+    def for_size(self, size: int):
+        return self.parallel if size >= self.PARALLEL_MIN_SIZE else self.serial
+
+
+MATMUL_PARALLEL_MIN_FLOPS = 1 << 22  # below ~4 MFLOP, handing parts to threads costs more than it saves
+# split: whether matmul cuts products into parts, true once set_num_threads has put BLAS on one
+# thread; parts of a multi-threaded BLAS would run budget x BLAS threads (measured: LeNet-5's step
+# took 404 ms instead of 16 with OPENBLAS_NUM_THREADS=2 and parts)
+_workers = {"pool": None, "split": False}
+
+
+def _pool() -> ThreadPoolExecutor:
+    if _workers["pool"] is None:
+        _workers["pool"] = ThreadPoolExecutor(max(numba.config.NUMBA_NUM_THREADS - 1, 1),
+                                              thread_name_prefix="minicnn-matmul")
+    return _workers["pool"]
+
+
+# A forked child inherits the pool object but not its threads: it starts its own on first use.
+os.register_at_fork(after_in_child=lambda: _workers.update(pool=None))
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.matmul(a, b) (batch axes broadcast, as NumPy's), run as get_num_threads() parts at once.
+
+    Only when BLAS runs on one thread (set_num_threads put it there); otherwise np.matmul as is.
+    The parts split the first batch axis of the result that has at least that many entries, or
+    else the result's columns (b's last axis); each is one np.matmul into its slice of the result.
+    """
+    if a.ndim < 2 or b.ndim < 2:  # a vector: NumPy's rules for it, and too little work to split
+        return np.matmul(a, b)
+    threads = numba.get_num_threads() if _workers["split"] else 1
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    shape = batch + (a.shape[-2], b.shape[-1])
+    if threads == 1 or 2 * math.prod(shape) * a.shape[-1] < MATMUL_PARALLEL_MIN_FLOPS:
+        return np.matmul(a, b)
+    a = a.reshape((1,) * (len(shape) - a.ndim) + a.shape)
+    b = b.reshape((1,) * (len(shape) - b.ndim) + b.shape)
+    out = np.empty(shape, np.result_type(a, b))
+    axis = next((i for i, n in enumerate(batch) if n >= threads), len(shape) - 1)
+    threads = min(threads, shape[axis])
+    bounds = [shape[axis] * i // threads for i in range(threads + 1)]
+
+    def part(start, stop):
+        index = (slice(None),) * axis + (slice(start, stop),)
+        a_part = a if axis == len(shape) - 1 or a.shape[axis] == 1 else a[index]  # columns: all of a
+        b_part = b if b.shape[axis] == 1 else b[index]
+        np.matmul(a_part, b_part, out=out[index])
+
+    others = [_pool().submit(part, start, stop) for start, stop in zip(bounds[1:-1], bounds[2:])]
+    part(bounds[0], bounds[1])
+    for future in others:
+        future.result()
+    return out
+
+
+BLAS_ENVIRONMENT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def set_num_threads(n: int) -> None:
+    """Run minicnn's kernels on at most `n` threads: Numba's parallel loops on n, BLAS on one
+    (point 3 above says why). n is at most the thread count Numba started with
+    (NUMBA_NUM_THREADS, by default the CPU count). Like Numba's own setting, it applies to the
+    calling Python thread's kernels; the BLAS limit applies to the whole process."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
+    if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"set_num_threads: n must be between 1 and {numba.config.NUMBA_NUM_THREADS} "
+                         f"(NUMBA_NUM_THREADS), got {n}")
+    numba.set_num_threads(n)
+    threadpool_limits(1, user_api="blas")
+    _workers["split"] = True
+
+
+def get_num_threads() -> int:
+    """The threads minicnn's parallel kernels use (set by `set_num_threads`)."""
+    return numba.get_num_threads()
+
+
+if not any(name in os.environ for name in BLAS_ENVIRONMENT):
+    set_num_threads(min(available_cpus(), numba.config.NUMBA_NUM_THREADS))

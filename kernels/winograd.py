@@ -64,6 +64,7 @@ from fractions import Fraction
 import numpy as np
 from numba import njit, prange
 
+from . import threads
 from .registry import DTYPES, ConvAlgorithm
 
 
@@ -272,7 +273,7 @@ def winograd_conv2d(x, weight, groups, pad_top, pad_left, out_h, out_w, variant)
                             tiles_h, tiles_w)
     transformed_w = _transform_filters(variant.filter_transform, weight)
     # One call, a^2 * groups GEMMs (K/G x C/G)(C/G x positions), each dispatched to BLAS.
-    products = np.matmul(transformed_w.reshape(a * a, groups, filters // groups, group_channels),
+    products = threads.matmul(transformed_w.reshape(a * a, groups, filters // groups, group_channels),
                          transformed_x.reshape(a * a, groups, group_channels, positions))
     y = np.empty((n_batch, filters, out_h, out_w), dtype)
     winograd_output_transform(products.reshape(a * a, filters, positions), variant.output_transform.astype(dtype),
@@ -329,7 +330,7 @@ def winograd_backward_weight(x, grad_y, geometry):
     winograd_tile_transform(grad_y.reshape(y_shape), F3X2.filter_transform.astype(dtype), transformed_gy, 2, 0, 0,
                             tiles_h, tiles_w)
     # a^2 * groups GEMMs (K/G x positions)(positions x C/G), the sum over images and tiles.
-    products = np.matmul(transformed_gy.reshape(a * a, groups, filters // groups, positions),
+    products = threads.matmul(transformed_gy.reshape(a * a, groups, filters // groups, positions),
                          transformed_x.reshape(a * a, groups, group_channels, positions).transpose(0, 1, 3, 2))
     # A^T P A for every (k, c), as _transform_filters does G g G^T.
     inverse = np.kron(F3X2.output_transform, F3X2.output_transform).astype(dtype)  # (9, a*a)

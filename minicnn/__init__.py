@@ -20,5 +20,7 @@ from .random import default_generator, manual_seed
 from .gradcheck import GradcheckError, gradcheck
 from .serialization import load, save
 from .model_summary import Summary, summary
+from .profiler import profile
+from .kernels.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"

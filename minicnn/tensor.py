@@ -16,9 +16,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
+import time
 from typing import NamedTuple
 
 import numpy as np
+
+from . import profiler as _profiler
 
 DEFAULT_DTYPE = np.float32  # the initial default floating dtype (see set_default_dtype)
 _default_dtype = np.dtype(DEFAULT_DTYPE)
@@ -891,7 +894,10 @@ class Function:
         arrays = tuple(a.array if isinstance(a, Tensor) else a for a in args)
         record = is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
         ctx = Context(cls, tensors)
+        prof, start = _profiler.current, time.perf_counter()
         output = cls.forward(ctx, *arrays, **kwargs)
+        if prof is not None:
+            prof.add_op(ctx, "forward", start)
         multiple = isinstance(output, tuple)
         outputs = output if multiple else (output,)
         results = []
@@ -1033,7 +1039,10 @@ def run_backward(root: Context, output_index: int, grad: np.ndarray, retain_grap
             grads_out[i] if i in grads_out else np.zeros(shape, dtype)
             for i, (shape, dtype) in enumerate(node.outputs_meta)
         )
+        prof, start = _profiler.current, time.perf_counter()
         grads_in = node.function.backward(node, *full)
+        if prof is not None:
+            prof.add_op(node, "backward", start)
         if not isinstance(grads_in, tuple):
             grads_in = (grads_in,)
         if len(grads_in) != len(node.edges):

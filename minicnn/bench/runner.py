@@ -185,7 +185,7 @@ def run_layer(layer, algorithms, passes, dtype, repeats, budget_s, sgemm_gflops,
     geometry64 = layer.geometry(np.float64)
     x, w, gy = _arrays(geometry, dtype)
     flops = 2 * geometry.multiply_adds  # the direct method's count, for every pass
-    auto = registry.heuristic_choice(geometry)
+    auto = registry.heuristic_passes(geometry)  # pass -> the algorithm "auto" runs for it
     rows = []
     for pass_name in passes:
         reference = _reference(pass_name, x, w, gy, geometry64)
@@ -195,7 +195,7 @@ def run_layer(layer, algorithms, passes, dtype, repeats, budget_s, sgemm_gflops,
                 progress(f"{layer.name} {pass_name} {name}")
             results.append(_measure_algorithm(layer, pass_name, name, x, w, gy, geometry, reference, repeats,
                                               budget_s, flops, sgemm_gflops))
-        row = Row(layer.name, layer.describe(), pass_name, flops, auto, results, count=layer.count)
+        row = Row(layer.name, layer.describe(), pass_name, flops, auto[pass_name], results, count=layer.count)
         planes = (x[:, :, 0], w[:, :, 0], gy[:, :, 0])
         if pass_name == "fwd":
             row.nan_expected = nan_reach(geometry)

@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 from scipy.special import erf, expit
 
+from ..kernels import pointwise
 from ..tensor import Function, Tensor
 from ._util import normalize_axis, pick_axis
 from .checks import is_real, number_array
@@ -48,19 +49,30 @@ class Sigmoid(Function):
 
 class ReLU(Function):
     """a where a > 0, else 0. Written as PyTorch's threshold, `a <= 0 ? 0 : a`, so NaN passes
-    through and so does its gradient; the gradient at 0 is 0."""
+    through and so does its gradient; the gradient at 0 is 0. Like PyTorch, backward reads the
+    output (out > 0 exactly where a > 0), so no mask is stored; floating arrays go through one
+    fused Numba pass each way (kernels/pointwise.py)."""
 
     @staticmethod
     def forward(ctx, a):
         a = np.asarray(a)
-        cut = a <= 0
-        ctx.save_for_backward(cut)
-        return np.where(cut, np.zeros((), a.dtype), a)
+        if a.dtype not in pointwise.DTYPES:
+            out = np.where(a <= 0, np.zeros((), a.dtype), a)
+        else:
+            out = np.empty(a.shape, a.dtype)
+            pointwise.relu_forward.for_size(a.size)(np.ascontiguousarray(a).reshape(-1), out.reshape(-1))
+        ctx.save_for_backward(out)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (cut,) = ctx.saved_tensors
-        return np.where(cut, np.zeros((), grad.dtype), grad)
+        (out,) = ctx.saved_tensors
+        if grad.dtype != out.dtype or out.dtype not in pointwise.DTYPES:
+            return np.where(out <= 0, np.zeros((), grad.dtype), grad)
+        grad_x = np.empty(out.shape, out.dtype)
+        pointwise.relu_backward.for_size(out.size)(out.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
+                                                   grad_x.reshape(-1))
+        return grad_x
 
 
 class LeakyReLU(Function):

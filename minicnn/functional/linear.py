@@ -1,6 +1,7 @@
 """The fully connected layer as one op: y = x W^T + b."""
 from __future__ import annotations
 
+from ..kernels.threads import matmul
 from ..tensor import Function
 from .checks import common_float_dtype, shape_of
 
@@ -10,16 +11,16 @@ class Linear(Function):
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        out = x @ weight.T
+        out = matmul(x, weight.T)
         return out + bias if bias is not None else out
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        grad_x = grad @ weight if ctx.needs_input_grad[0] else None
+        grad_x = matmul(grad, weight) if ctx.needs_input_grad[0] else None
         grad_w = grad_b = None
         if ctx.needs_input_grad[1]:
-            grad_w = grad.reshape(-1, grad.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+            grad_w = matmul(grad.reshape(-1, grad.shape[-1]).T, x.reshape(-1, x.shape[-1]))
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad.reshape(-1, grad.shape[-1]).sum(axis=0)
         return grad_x, grad_w, grad_b

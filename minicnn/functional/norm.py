@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import correlate1d
 
-from ..kernels import lrn as lrn_kernels
+from ..kernels import batch_norm as bn_kernels, lrn as lrn_kernels
 from ..tensor import Function
 from ._util import normalize_axes
 from .arithmetic import add, div, mul, sub
@@ -143,40 +143,54 @@ class BatchNorm(Function):
     through them:
         dx = weight / sqrt(var + eps) * (g - mean(g) - x_hat * mean(g * x_hat))
     Evaluation: the given statistics are constants, so dx = g * weight / sqrt(var + eps).
+    Floating arrays run in fused Numba passes (kernels/batch_norm.py); backward recomputes x_hat
+    from the saved x, as PyTorch does, rather than keeping a second array of the input's size.
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
-        axes = (0,) + tuple(range(2, x.ndim))
-        shape = (1, -1) + (1,) * (x.ndim - 2)
+        channels = x.shape[1]
+        positions = int(np.prod(x.shape[2:], dtype=np.int64))  # not -1: any axis may be empty
+        x3 = np.ascontiguousarray(x).reshape(x.shape[0], channels, positions)
         if training:
-            mean_, var = x.mean(axis=axes), x.var(axis=axes)
+            mean_, var = np.empty(channels), np.empty(channels)
+            bn_kernels.channel_mean_var(x3, mean_, var)
             if running_mean is not None:  # updated in place: they are the module's buffers
-                count = x.size // x.shape[1]
+                count = x.size // channels
                 running_mean[...] = (1 - momentum) * running_mean + momentum * mean_
                 running_var[...] = (1 - momentum) * running_var + momentum * var * count / (count - 1)
         else:
-            mean_, var = running_mean, running_var
-        inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
-        x_hat = (x - mean_.astype(x.dtype).reshape(shape)) * inv_std.reshape(shape)
-        ctx.save_for_backward(x_hat, inv_std, weight)
-        ctx.axes, ctx.bshape, ctx.training = axes, shape, training
-        out = x_hat if weight is None else x_hat * weight.reshape(shape)
-        return out if bias is None else out + bias.reshape(shape)
+            mean_, var = running_mean.astype(np.float64), running_var.astype(np.float64)
+        inv_std = 1.0 / np.sqrt(var + eps)
+        scale = inv_std if weight is None else inv_std * weight
+        shift = np.zeros(channels) if bias is None else bias
+        dtype = x.dtype  # float32 or float64 (the wrapper checks)
+        y = np.empty(x3.shape, dtype)
+        bn_kernels.channel_affine(x3, mean_.astype(dtype), scale.astype(dtype), shift.astype(dtype), y)
+        ctx.save_for_backward(x3, mean_, inv_std, weight)
+        ctx.training = training
+        return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, grad):
-        x_hat, inv_std, weight = ctx.saved_tensors
-        axes, shape = ctx.axes, ctx.bshape
-        grad_weight = (grad * x_hat).sum(axis=axes) if ctx.needs_input_grad[1] else None
-        grad_bias = grad.sum(axis=axes) if ctx.needs_input_grad[2] else None
+        x3, mean_, inv_std, weight = ctx.saved_tensors
+        grad3 = np.ascontiguousarray(grad, x3.dtype).reshape(x3.shape)
+        sum_g, sum_gx = np.empty(len(mean_)), np.empty(len(mean_))
+        bn_kernels.batch_norm_grad_sums(x3, grad3, mean_, inv_std, sum_g, sum_gx)
+        dtype = x3.dtype
+        grad_weight = sum_gx.astype(dtype) if ctx.needs_input_grad[1] else None
+        grad_bias = sum_g.astype(dtype) if ctx.needs_input_grad[2] else None
         grad_x = None
         if ctx.needs_input_grad[0]:
             scale = inv_std if weight is None else inv_std * weight
-            if ctx.training:
-                centred = grad - grad.mean(axis=axes, keepdims=True)
-                grad = centred - x_hat * (grad * x_hat).mean(axis=axes, keepdims=True)
-            grad_x = grad * scale.reshape(shape)
+            count = x3.shape[0] * x3.shape[2] if ctx.training else 0
+            mean_g = sum_g / count if count else np.zeros_like(sum_g)
+            mean_gx = sum_gx / count if count else np.zeros_like(sum_gx)
+            grad_x = np.empty(x3.shape, dtype)
+            bn_kernels.batch_norm_grad_input(x3, grad3, mean_.astype(dtype), inv_std.astype(dtype),
+                                             scale.astype(dtype), mean_g.astype(dtype), mean_gx.astype(dtype),
+                                             grad_x)
+            grad_x = grad_x.reshape(grad.shape)
         return grad_x, grad_weight, grad_bias, None, None, None, None, None
 
 

@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer
+from ..kernels import optim as optim_kernels
+from .optimizer import Optimizer, update_in_place
 
 
 class Adam(Optimizer):
@@ -26,26 +27,18 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
     def step(self) -> None:
+        """One update of every parameter that has a gradient, in place (one fused pass each)."""
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             for p, g, state in self._params_with_grad(group):
-                if wd and self.decoupled:
-                    p.array = p.array * (1 - lr * wd)
-                elif wd:
-                    g = g + wd * p.array
                 if not state:
                     state["step"] = 0
-                    state["exp_avg"] = np.zeros_like(p.array)
-                    state["exp_avg_sq"] = np.zeros_like(p.array)
+                    state["exp_avg"] = np.zeros(p.shape, p.dtype)
+                    state["exp_avg_sq"] = np.zeros(p.shape, p.dtype)
                 state["step"] += 1
-                m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
-                m *= b1
-                m += (1 - b1) * g
-                v *= b2
-                v += (1 - b2) * g * g
-                step_size = lr / (1 - b1 ** t)
-                denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + eps
-                p.array = p.array - (step_size * m / denom).astype(p.dtype)
+                t = state["step"]
+                update_in_place(p, optim_kernels.adam_step, g, (state["exp_avg"], state["exp_avg_sq"]),
+                                lr, b1, b2, eps, wd, self.decoupled, 1 - b1 ** t, math.sqrt(1 - b2 ** t))
 
 
 class AdamW(Adam):

@@ -101,3 +101,25 @@ class Optimizer:
                                          f"{value.shape}, its parameter {p.shape}")
                     restored[key] = value
                 self.state[id(p)] = restored
+
+
+def update_in_place(p: Tensor, kernel, grad: np.ndarray, state_arrays: tuple, *hyper_parameters) -> None:
+    """Run kernel(p, g, *state_arrays, *hyper_parameters) (a minicnn.kernels.optim Rule) on flat
+    views, so that p's memory is updated in place: views of it (p.data, anything aliasing the
+    parameter) see the new values, as in PyTorch. Numbers among the hyper-parameters are cast to
+    p's dtype. p's version is bumped, so a graph that saved p and runs backward after the step
+    fails loudly instead of using the new values. state_arrays must be C-contiguous (the
+    optimisers create them so): their flat views are what the kernel updates.
+    """
+    array = p.array
+    p._check_writeable(f"{kernel.__name__}")
+    work = array if array.flags.c_contiguous else np.ascontiguousarray(array)
+    if not all(s.flags.c_contiguous for s in state_arrays):
+        raise RuntimeError(f"{kernel.__name__}: optimiser state arrays must be C-contiguous")
+    cast = array.dtype.type
+    kernel.for_size(array.size)(work.reshape(-1), np.ascontiguousarray(grad, array.dtype).reshape(-1),
+           *(s.reshape(-1) for s in state_arrays),
+           *(value if isinstance(value, (bool, np.bool_)) else cast(value) for value in hyper_parameters))
+    if work is not array:
+        array[...] = work
+    p._version_counter.value += 1

@@ -1,7 +1,10 @@
 """Stochastic gradient descent with momentum, Nesterov momentum and weight decay."""
 from __future__ import annotations
 
-from .optimizer import Optimizer
+import numpy as np
+
+from ..kernels import optim as optim_kernels
+from .optimizer import Optimizer, update_in_place
 
 
 class SGD(Optimizer):
@@ -23,18 +26,14 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov))
 
     def step(self) -> None:
+        """One update of every parameter that has a gradient, in place (one fused pass each)."""
         for group in self.param_groups:
-            lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
+            momentum = group["momentum"]
             for p, g, state in self._params_with_grad(group):
-                if wd:
-                    g = g + wd * p.array
-                if momentum:
-                    if "momentum_buffer" not in state:
-                        state["momentum_buffer"] = g.copy()
-                    else:
-                        buf = state["momentum_buffer"]
-                        buf *= momentum
-                        buf += (1 - group["dampening"]) * g
-                    buf = state["momentum_buffer"]
-                    g = g + momentum * buf if group["nesterov"] else buf
-                p.array = p.array - (lr * g).astype(p.dtype)
+                first = momentum and "momentum_buffer" not in state
+                if first:
+                    state["momentum_buffer"] = np.empty(p.shape, p.dtype)
+                buf = state["momentum_buffer"] if momentum else np.empty(0, p.dtype)
+                update_in_place(p, optim_kernels.sgd_step, g, (buf,), group["lr"], momentum,
+                                group["dampening"], group["weight_decay"], bool(group["nesterov"]),
+                                bool(first))

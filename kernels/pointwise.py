@@ -1,0 +1,31 @@
+"""Element-wise kernels of the training path: each reads its inputs once and writes its output once.
+
+NumPy needs a pass per operator and a temporary per intermediate result (`np.where(a <= 0, 0, a)`
+is a comparison pass, a boolean array and a selection pass); these loops fuse them. Arrays are
+flat (1-D, C-contiguous); the caller ravels them. Each is a SizedKernel (threads.py): run
+`relu_forward.for_size(n)(...)`.
+"""
+import numpy as np
+from numba import prange
+
+from .threads import SizedKernel
+
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what the kernels are compiled for
+
+
+def relu_forward(x, out):
+    """out[i] = 0 if x[i] <= 0 else x[i] (PyTorch's threshold: NaN passes through)."""
+    for i in prange(x.size):
+        value = x[i]
+        out[i] = 0 if value <= 0 else value
+
+
+def relu_backward(out, grad, grad_x):
+    """grad_x[i] = 0 if out[i] <= 0 else grad[i], from relu's output: out > 0 exactly where the
+    input was > 0, and a NaN output (from a NaN input) passes its gradient."""
+    for i in prange(grad.size):
+        grad_x[i] = 0 if out[i] <= 0 else grad[i]
+
+
+relu_forward = SizedKernel(relu_forward)
+relu_backward = SizedKernel(relu_backward)

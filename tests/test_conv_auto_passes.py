@@ -1,0 +1,42 @@
+"""algorithm="auto" per pass: thin Winograd layers take their weight gradient from "direct"."""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+import minicnn as mc
+import minicnn.functional as F
+from minicnn import kernels
+from minicnn.kernels import ConvGeometry
+
+
+def geometry(c=16, k=16, size=12, kernel=3):
+    return ConvGeometry((2, c, 1, size, size), (k, c, 1, kernel, kernel), (1, 1, 1),
+                        ((0, 0), (1, 1), (1, 1)), (1, 1, 1), 1, np.dtype(np.float32), 2)
+
+
+def test_thin_winograd_layers_take_direct_for_the_weight_gradient_only():
+    assert kernels.heuristic_passes(geometry()) == {
+        "fwd": "winograd_f4x3", "bwd_data": "winograd_f4x3", "bwd_weight": "direct"}
+    assert set(kernels.heuristic_passes(geometry(c=32, k=32)).values()) == {"winograd_f4x3"}
+    assert set(kernels.heuristic_passes(geometry(kernel=5)).values()) == {kernels.heuristic_choice(geometry(kernel=5))}
+    assert kernels.choose_algorithm(geometry()).name == "winograd_f4x3+winograd_f4x3+direct"
+
+
+def test_auto_gradients_match_a_float64_reference():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 16, 6, 6))
+    w = rng.standard_normal((16, 16, 3, 3))
+    gy = rng.standard_normal((2, 16, 6, 6))
+    tx, tw = mc.tensor(x, requires_grad=True), mc.tensor(w, requires_grad=True)
+    y = F.conv2d(tx, tw, padding=1)
+    y.backward(gy)
+    windows = sliding_window_view(np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), (3, 3), axis=(2, 3))
+    np.testing.assert_allclose(y.array, np.einsum("ncijab,kcab->nkij", windows, w), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(tw.grad.array, np.einsum("ncijab,nkij->kcab", windows, gy), rtol=1e-10, atol=1e-10)
+
+
+def test_very_thin_stride_1_layers_run_direct():
+    lenet_c1 = ConvGeometry((64, 1, 1, 32, 32), (6, 1, 1, 5, 5), (1, 1, 1), ((0, 0), (0, 0), (0, 0)),
+                            (1, 1, 1), 1, np.dtype(np.float32), 2)
+    assert kernels.heuristic_choice(lenet_c1) == "direct"
+    assert kernels.heuristic_choice(geometry(c=3, k=16)) == "direct"   # a ResNet-20 stem
+    assert kernels.heuristic_choice(geometry(c=3, k=32)) == "im2col"   # wider: im2col's GEMM pays

@@ -1,0 +1,79 @@
+"""minicnn.set_num_threads / get_num_threads: one budget for Numba's loops and BLAS."""
+import multiprocessing
+import os
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from threadpoolctl import threadpool_info
+
+import minicnn as mc
+import minicnn.functional as F
+from minicnn.kernels import threads
+
+
+def blas_threads():
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
+@pytest.fixture
+def restore_threads():
+    before = mc.get_num_threads()
+    yield
+    mc.set_num_threads(before)
+
+
+@pytest.mark.parametrize("n", sorted({1, numba.config.NUMBA_NUM_THREADS}))
+def test_set_num_threads_sets_numba_and_keeps_blas_on_one_thread(n, restore_threads):
+    mc.set_num_threads(n)
+    assert mc.get_num_threads() == numba.get_num_threads() == n
+    assert blas_threads() == {1}
+    x = mc.tensor(np.random.default_rng(0).standard_normal((2, 3, 8, 8)))
+    w = mc.tensor(np.random.default_rng(1).standard_normal((4, 3, 3, 3)))
+    assert F.conv2d(x, w).shape == (2, 4, 6, 6)  # kernels run within the budget
+
+
+@pytest.mark.parametrize("value, error", [(0, ValueError), (numba.config.NUMBA_NUM_THREADS + 1, ValueError),
+                                          (1.5, TypeError), (True, TypeError)])
+def test_bad_thread_counts_are_refused(value, error, restore_threads):
+    with pytest.raises(error, match="set_num_threads"):
+        mc.set_num_threads(value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.lists(st.integers(1, 4), max_size=3), ones_a=st.lists(st.booleans(), min_size=3, max_size=3),
+       ones_b=st.lists(st.booleans(), min_size=3, max_size=3), drop_a=st.integers(0, 3), drop_b=st.integers(0, 3),
+       m=st.integers(1, 5), k=st.integers(0, 5), n=st.integers(1, 7), split=st.booleans(),
+       seed=st.integers(0, 2 ** 16))
+def test_matmul_in_parts_equals_numpy(batch, ones_a, ones_b, drop_a, drop_b, m, k, n, split, seed):
+    # batch axes of a and b: the result's, some set to 1, some leading ones dropped (broadcasting)
+    batch_a = [1 if one else size for size, one in zip(batch, ones_a)][drop_a:]
+    batch_b = [1 if one else size for size, one in zip(batch, ones_b)][drop_b:]
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(tuple(batch_a) + (m, k))
+    b = rng.standard_normal(tuple(batch_b) + (k, n))
+    expected = np.einsum("...ij,...jk->...ik", a, b)
+    saved = threads.MATMUL_PARALLEL_MIN_FLOPS
+    threads.MATMUL_PARALLEL_MIN_FLOPS = 0 if split else 1 << 40  # tiny products forced into parts
+    try:
+        np.testing.assert_allclose(threads.matmul(a, b), expected, rtol=1e-12, atol=1e-12)
+    finally:
+        threads.MATMUL_PARALLEL_MIN_FLOPS = saved
+
+
+def _product_in_parts(seed):
+    a = np.random.default_rng(seed).standard_normal((4, 64, 64))
+    saved = threads.MATMUL_PARALLEL_MIN_FLOPS
+    threads.MATMUL_PARALLEL_MIN_FLOPS = 0
+    try:
+        return float(np.abs(threads.matmul(a, a) - a @ a).max())
+    finally:
+        threads.MATMUL_PARALLEL_MIN_FLOPS = saved
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_matmul_in_parts_works_in_a_forked_child_after_the_parent_used_its_threads():
+    _product_in_parts(0)  # the parent's worker threads exist now; a forked child has none
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_product_in_parts, (1,)).get(timeout=60) < 1e-12
