@@ -42,7 +42,7 @@ def table(data) -> str:
         faster += bool(ratio and ratio < 1)
         fastest = " / ".join(min((r for r in passes[p] if r["median_ms"]), key=lambda r: r["median_ms"])["algorithm"]
                              for p in PASSES if p in passes)
-        numpy = f"{fwd['numpy_ms'] / fwd['median_ms']:.0f}x" if fwd and fwd.get("numpy_ms") else "-"
+        numpy = f"{fwd['numpy_ms'] / fwd['median_ms']:.2g}x" if fwd and fwd.get("numpy_ms") else "-"
         lines.append(f"| {layer} | {fwd['auto'] if fwd else '-'} | {fwd['median_ms']:.1f} | "
                      f"{torch_fwd or float('nan'):.1f} | {ratio or float('nan'):.2f}x | "
                      f"{total or float('nan'):.2f}x | {fastest} | {numpy} |")
