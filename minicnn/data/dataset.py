@@ -129,3 +129,18 @@ class ImageDataset(Dataset):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({len(self)} images of shape {self.images.shape[1:]}, "
                 f"{len(self.classes)} classes)")
+
+SPLITS = {"train": 0, "test": 1}
+
+
+def generated_stream(name: str, num_samples, seed, split: str, *stream: int) -> np.random.Generator:
+    """The generator a made-up dataset draws its `split` from: seeded by (seed, split, *stream),
+    so the train and test sets of one seed never share a sample and each dataset has its own
+    stream. Checks the arguments every generated dataset shares, naming the dataset."""
+    if not is_int(num_samples) or num_samples < 0:
+        raise ValueError(f"{name}: num_samples must be a non-negative integer, got {num_samples!r}")
+    if split not in SPLITS:
+        raise ValueError(f"{name}: split must be 'train' or 'test', got {split!r}")
+    if not is_int(seed) or seed < 0:
+        raise ValueError(f"{name}: seed must be a non-negative integer, got {seed!r}")
+    return np.random.default_rng([int(seed), SPLITS[split], *stream])

@@ -23,13 +23,12 @@ import math
 import numpy as np
 
 from ..functional.checks import is_int
-from .dataset import ImageDataset
+from .dataset import ImageDataset, generated_stream
 from .transforms import resize_bilinear
 
 SHAPE_CLASSES = ("circle", "square", "triangle", "star", "ring", "cross", "diamond", "hexagon",
                  "ellipse", "crescent")
 TEXTURES = ("gradient", "stripes", "noise")
-SPLITS = {"train": 0, "test": 1}
 DEFAULT_SIZES = {"train": 10_000, "test": 2_000}
 MIN_IMAGE_SIZE = 8
 
@@ -186,15 +185,9 @@ def render(p: dict, size: int, generator: np.random.Generator) -> tuple:
 def make_shapes(num_samples: int, image_size: int = 32, seed: int = 0, split: str = "train") -> tuple:
     """(images (N, 3, S, S) float32 in [0, 1], labels (N,) int64, masks (N, S, S) int64): the
     Shapes images for this seed and split. The classes are balanced to within one image."""
-    if not is_int(num_samples) or num_samples < 0:
-        raise ValueError(f"Shapes: num_samples must be a non-negative integer, got {num_samples!r}")
     if not is_int(image_size) or image_size < MIN_IMAGE_SIZE:
         raise ValueError(f"Shapes: image_size must be an integer >= {MIN_IMAGE_SIZE}, got {image_size!r}")
-    if split not in SPLITS:
-        raise ValueError(f"Shapes: split must be 'train' or 'test', got {split!r}")
-    if not is_int(seed) or seed < 0:
-        raise ValueError(f"Shapes: seed must be a non-negative integer, got {seed!r}")
-    generator = np.random.default_rng([int(seed), SPLITS[split]])
+    generator = generated_stream("Shapes", num_samples, seed, split)
     p = draw_parameters(generator, num_samples, image_size)
     images = np.empty((num_samples, 3, image_size, image_size), dtype=np.float32)
     masks = np.empty((num_samples, image_size, image_size), dtype=np.int64)

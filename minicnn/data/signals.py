@@ -27,10 +27,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..functional.checks import is_int
-from .dataset import ImageDataset
+from .dataset import ImageDataset, generated_stream
 
 SIGNAL_CLASSES = ("tone", "chirp", "noise_burst", "square", "sawtooth", "pulses")
-SPLITS = {"train": 0, "test": 1}
 DEFAULT_SIZES = {"train": 3000, "test": 600}
 
 
@@ -65,17 +64,11 @@ def make_signals(num_samples: int, length: int = 256, channels: int = 3, seed: i
                  split: str = "train") -> tuple:
     """(signals (N, channels, length) float32, labels (N,) int64) for this seed and split.
     The classes are balanced to within one sample."""
-    if not is_int(num_samples) or num_samples < 0:
-        raise ValueError(f"Signals: num_samples must be a non-negative integer, got {num_samples!r}")
     if not is_int(length) or length < 16:
         raise ValueError(f"Signals: length must be an integer >= 16, got {length!r}")
     if not is_int(channels) or channels < 1:
         raise ValueError(f"Signals: channels must be a positive integer, got {channels!r}")
-    if split not in SPLITS:
-        raise ValueError(f"Signals: split must be 'train' or 'test', got {split!r}")
-    if not is_int(seed) or seed < 0:
-        raise ValueError(f"Signals: seed must be a non-negative integer, got {seed!r}")
-    generator = np.random.default_rng([int(seed), SPLITS[split], 1])
+    generator = generated_stream("Signals", num_samples, seed, split, 1)
     labels = generator.permutation(np.arange(num_samples) % len(SIGNAL_CLASSES))
     margin = length // 16  # room for the largest sensor delay
     t = np.arange(length + margin) / length

@@ -22,10 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..functional.checks import is_int
-from .dataset import ImageDataset
+from .dataset import ImageDataset, generated_stream
 
 VOLUME_CLASSES = ("blob", "tube", "shell", "plate")
-SPLITS = {"train": 0, "test": 1}
 DEFAULT_SIZES = {"train": 2000, "test": 400}
 MIN_SIZE = 8
 
@@ -59,15 +58,9 @@ def signed_distance(label, p, a, b, c, axis):
 def make_volumes(num_samples: int, size: int = 16, seed: int = 0, split: str = "train") -> tuple:
     """(volumes (N, 1, S, S, S) float32, labels (N,) int64) for this seed and split, classes
     balanced to within one sample."""
-    if not is_int(num_samples) or num_samples < 0:
-        raise ValueError(f"Volumes: num_samples must be a non-negative integer, got {num_samples!r}")
     if not is_int(size) or size < MIN_SIZE:
         raise ValueError(f"Volumes: size must be an integer >= {MIN_SIZE}, got {size!r}")
-    if split not in SPLITS:
-        raise ValueError(f"Volumes: split must be 'train' or 'test', got {split!r}")
-    if not is_int(seed) or seed < 0:
-        raise ValueError(f"Volumes: seed must be a non-negative integer, got {seed!r}")
-    generator = np.random.default_rng([int(seed), SPLITS[split], 2])
+    generator = generated_stream("Volumes", num_samples, seed, split, 2)
     n, s = num_samples, size
     labels = generator.permutation(np.arange(n) % len(VOLUME_CLASSES))
     sizes = s * np.stack([generator.uniform(0.15, 0.3, n), generator.uniform(0.15, 0.3, n)], axis=1)
