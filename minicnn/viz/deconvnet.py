@@ -23,7 +23,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..tensor import Tensor, enable_grad, no_grad
-from .features import batch_of_one, layer_named
+from .features import layer_named, look_at
 
 PASSED_THROUGH = (nn.BatchNorm2d, nn.LocalResponseNorm, nn.LocalContrastNorm, nn.Dropout, nn.Dropout2d,
                   nn.Identity, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU)
@@ -35,22 +35,12 @@ def record_chain(model, name: str, image) -> list:
     target = layer_named(model, name)
     leaves = [m for m in model.modules() if not any(True for _ in m.children())]
     inside = {id(m) for m in target.modules()}
-    calls, handles = [], []
+    calls = []
 
     def hook(module, inputs, output):
         calls.append((module, inputs[0], output))
 
-    for module in leaves:
-        handles.append(module.register_forward_hook(hook))
-    training = model.training
-    try:
-        model.eval()
-        with no_grad():
-            model(batch_of_one(image))
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(training)
+    look_at(model, image, [(module, hook) for module in leaves])
     last = max(i for i, (module, _, _) in enumerate(calls) if id(module) in inside)
     chain = calls[:last + 1]
     for (_, _, before), (module, x, _) in zip(chain, chain[1:]):

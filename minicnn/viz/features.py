@@ -27,6 +27,21 @@ def batch_of_one(image) -> Tensor:
     return Tensor(a[None])
 
 
+def look_at(model, image, hooks: list) -> None:
+    """Run `model` in eval mode, recording no graph, on one `image` (C, H, W), with forward hooks
+    [(module, hook)] registered for that one call; the model's mode is restored after."""
+    handles = [module.register_forward_hook(hook) for module, hook in hooks]
+    training = model.training
+    try:
+        model.eval()
+        with no_grad():
+            model(batch_of_one(image))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(training)
+
+
 def feature_maps(model, name: str, image) -> np.ndarray:
     """The output of layer `name` when `model` (in eval mode) sees `image` (C, H, W): (C', H', W')."""
     layer = layer_named(model, name)
@@ -35,15 +50,7 @@ def feature_maps(model, name: str, image) -> np.ndarray:
     def hook(module, inputs, output):
         caught["output"] = output[0] if isinstance(output, (tuple, list)) else output
 
-    handle = layer.register_forward_hook(hook)
-    training = model.training
-    try:
-        model.eval()
-        with no_grad():
-            model(batch_of_one(image))
-    finally:
-        handle.remove()
-        model.train(training)
+    look_at(model, image, [(layer, hook)])
     return np.asarray(caught["output"].array[0])
 
 
