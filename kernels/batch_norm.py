@@ -1,5 +1,6 @@
 """Batch normalisation (Ioffe & Szegedy 2015) in fused passes over (N, C, M) arrays, M the flattened
-positions, one channel per parallel task; every per-channel sum is accumulated in float64.
+positions, one channel per parallel task (SizedKernels, threads.py: the serial build
+runs on small arrays); every per-channel sum is accumulated in float64.
 
     forward:   mean_c = sum x / K,  var_c = sum (x - mean_c)^2 / K     (K = N * M, two passes)
                y = (x - mean_c) * scale_c + bias_c,  scale_c = weight_c / sqrt(var_c + eps)
@@ -12,13 +13,14 @@ the statistics are constants.
 The sums may be reassociated (fastmath "reassoc"), which lets them run in SIMD lanes; no other
 fast-math flag is set, so NaN and infinity propagate as in plain arithmetic.
 """
-from numba import njit, prange
+from numba import prange
+
+from .threads import SizedKernel
 
 
 SUMS = {"reassoc", "contract"}
 
 
-@njit(parallel=True, cache=True, fastmath=SUMS)
 def channel_mean_var(x, mean, var):
     """mean[c], var[c] (biased) of x[:, c, :] (N, C, M), in float64."""
     n_batch, channels, size = x.shape
@@ -37,7 +39,6 @@ def channel_mean_var(x, mean, var):
         mean[c], var[c] = mu, squares / count
 
 
-@njit(parallel=True, cache=True)
 def channel_affine(x, shift, scale, bias, out):
     """out[n, c, m] = (x[n, c, m] - shift[c]) * scale[c] + bias[c]."""
     n_batch, channels, size = x.shape
@@ -48,7 +49,6 @@ def channel_affine(x, shift, scale, bias, out):
                 out[n, c, m] = (x[n, c, m] - s) * k + b
 
 
-@njit(parallel=True, cache=True, fastmath=SUMS)
 def batch_norm_grad_sums(x, grad, mean, inv_std, sum_g, sum_gx):
     """sum_g[c] = sum g, sum_gx[c] = sum g * (x - mean[c]) * inv_std[c], in float64."""
     n_batch, channels, size = x.shape
@@ -64,7 +64,6 @@ def batch_norm_grad_sums(x, grad, mean, inv_std, sum_g, sum_gx):
         sum_g[c], sum_gx[c] = total_g, total_gx * r
 
 
-@njit(parallel=True, cache=True)
 def batch_norm_grad_input(x, grad, mean, inv_std, scale, mean_g, mean_gx, grad_x):
     """grad_x = scale[c] * (g - mean_g[c] - x_hat * mean_gx[c]), x_hat = (x - mean[c]) * inv_std[c]."""
     n_batch, channels, size = x.shape
@@ -73,3 +72,9 @@ def batch_norm_grad_input(x, grad, mean, inv_std, scale, mean_g, mean_gx, grad_x
         for n in range(n_batch):
             for m in range(size):
                 grad_x[n, c, m] = k * (grad[n, c, m] - a - (x[n, c, m] - mu) * r * b)
+
+
+channel_mean_var = SizedKernel(channel_mean_var, fastmath=SUMS)
+channel_affine = SizedKernel(channel_affine)
+batch_norm_grad_sums = SizedKernel(batch_norm_grad_sums, fastmath=SUMS)
+batch_norm_grad_input = SizedKernel(batch_norm_grad_input)

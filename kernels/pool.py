@@ -11,12 +11,16 @@ Max pooling records, for every output, the flat index of its maximum inside the 
 (d * H * W + h * W + w, PyTorch's `return_indices` convention); its backward and max-unpooling
 are then scatters and gathers along those indices. The first maximum in scan order wins a tie, so
 the gradient goes to exactly one element, as in PyTorch. A NaN in the window wins (propagates).
+
+Each kernel is a SizedKernel (threads.py): a call runs the parallel build, or the serial one on
+small arrays.
 """
 import numpy as np
 from numba import njit, prange
 
+from .threads import SizedKernel
 
-@njit(parallel=True, cache=True)
+
 def max_pool_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, od, oh, ow):
     """x (P, D, H, W) -> (out (P, od, oh, ow), argmax (P, od, oh, ow) flat in-plane int64)."""
     P, D, H, W = x.shape
@@ -50,7 +54,6 @@ def max_pool_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, od, oh, 
     return out, argmax
 
 
-@njit(parallel=True, cache=True)
 def scatter_add_planes(values, index, plane_size):
     """out[p, index[p, m]] += values[p, m]: the backward of max pooling (values, index: (P, M)).
 
@@ -66,7 +69,6 @@ def scatter_add_planes(values, index, plane_size):
     return out
 
 
-@njit(parallel=True, cache=True)
 def unpool_forward(values, index, plane_size):
     """out[p, index[p, m]] = values[p, m], zeros elsewhere (values, index: (P, M)).
 
@@ -81,7 +83,6 @@ def unpool_forward(values, index, plane_size):
     return out
 
 
-@njit(parallel=True, cache=True)
 def unpool_backward(grad, index):
     """The exact derivative of `unpool_forward`: grad_in[p, m] = grad[p, index[p, m]] for the
     value that ended up in the output, 0 for one that was overwritten."""
@@ -116,7 +117,6 @@ def _avg_divisor(padded, inside, count_include_pad, divisor_override):
     return padded if count_include_pad else inside
 
 
-@njit(parallel=True, cache=True)
 def avg_pool_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, od, oh, ow,
                      count_include_pad, divisor_override):
     """x (P, D, H, W) -> mean of every window (P, od, oh, ow).
@@ -144,7 +144,6 @@ def avg_pool_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, od, oh, ow,
     return out
 
 
-@njit(parallel=True, cache=True)
 def avg_pool_backward(grad, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw,
                       count_include_pad, divisor_override):
     """grad (P, od, oh, ow) -> grad_x (P, D, H, W): each output spreads grad / divisor over its
@@ -174,7 +173,6 @@ def _adaptive_window(i, size, out_size):
     return (i * size) // out_size, ((i + 1) * size + out_size - 1) // out_size
 
 
-@njit(parallel=True, cache=True)
 def adaptive_avg_pool_forward(x, od, oh, ow):
     """x (P, D, H, W) -> (P, od, oh, ow), each output the mean of its adaptive window."""
     P, D, H, W = x.shape
@@ -195,7 +193,6 @@ def adaptive_avg_pool_forward(x, od, oh, ow):
     return out
 
 
-@njit(parallel=True, cache=True)
 def adaptive_avg_pool_backward(grad, D, H, W):
     """grad (P, od, oh, ow) -> grad_x (P, D, H, W), the transpose of adaptive_avg_pool_forward."""
     P, od, oh, ow = grad.shape
@@ -215,7 +212,6 @@ def adaptive_avg_pool_backward(grad, D, H, W):
     return out
 
 
-@njit(parallel=True, cache=True)
 def adaptive_max_pool_forward(x, od, oh, ow):
     """x (P, D, H, W) -> (max of each adaptive window, its flat in-plane index), like
     max_pool_forward (first maximum wins ties, NaN propagates)."""
@@ -241,3 +237,14 @@ def adaptive_max_pool_forward(x, od, oh, ow):
                     out[p, i, j, l] = best
                     argmax[p, i, j, l] = best_at
     return out, argmax
+
+
+max_pool_forward = SizedKernel(max_pool_forward)
+scatter_add_planes = SizedKernel(scatter_add_planes)
+unpool_forward = SizedKernel(unpool_forward)
+unpool_backward = SizedKernel(unpool_backward)
+avg_pool_forward = SizedKernel(avg_pool_forward)
+avg_pool_backward = SizedKernel(avg_pool_backward)
+adaptive_avg_pool_forward = SizedKernel(adaptive_avg_pool_forward)
+adaptive_avg_pool_backward = SizedKernel(adaptive_avg_pool_backward)
+adaptive_max_pool_forward = SizedKernel(adaptive_max_pool_forward)

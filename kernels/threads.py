@@ -66,18 +66,24 @@ class SizedKernel:
 
     PARALLEL_MIN_SIZE = 1 << 15
 
-    def __init__(self, function):
+    def __init__(self, function, **options):
+        """options: further numba.njit options for both builds (e.g. fastmath)."""
         self.__name__ = function.__name__
-        self.parallel = numba.njit(parallel=True, cache=True)(function)
+        self.parallel = numba.njit(parallel=True, cache=True, **options)(function)
         # Numba's on-disk cache tells functions apart by qualified name, not by compile options:
         # the serial build gets its own name, or it would load the parallel one.
         serial = types.FunctionType(function.__code__, function.__globals__, f"{function.__name__}_serial",
                                     function.__defaults__, function.__closure__)
         serial.__qualname__ = f"{function.__qualname__}_serial"
-        self.serial = numba.njit(cache=True)(serial)
+        self.serial = numba.njit(cache=True, **options)(serial)
 
     def for_size(self, size: int):
         return self.parallel if size >= self.PARALLEL_MIN_SIZE else self.serial
+
+    def __call__(self, *args):
+        """Run the build for the largest array among args (a kernel's work grows with it)."""
+        size = max((a.size for a in args if isinstance(a, np.ndarray)), default=0)
+        return self.for_size(size)(*args)
 
 
 MATMUL_PARALLEL_MIN_FLOPS = 1 << 22  # below ~4 MFLOP, handing parts to threads costs more than it saves

@@ -272,32 +272,36 @@ class _FieldTracker:
 
     def __init__(self, x: Tensor, spatial: int, image: tuple):
         self.spatial, self.image = spatial, image
-        self.known = {id(x): (x, ((1,) * spatial, (1,) * spatial, (0,) * spatial))}
+        # keyed by graph position (_position), holding the tensor so that the key stays unique
+        self.known = {_position(x): (x, ((1,) * spatial, (1,) * spatial, (0,) * spatial))}
 
     def of(self, t: Tensor):
         """(field, jump, start) of t, each a tuple over the spatial axes."""
         return self._state(t)
 
     def _state(self, t: Tensor):
-        """A tensor made by functional ops takes, per axis, the state of its source with the largest field."""
-        if id(t) in self.known:
-            return self.known[id(t)][1]
-        sources, seen, stack = [], set(), [t]
+        """A tensor made by functional ops takes, per axis, the state of its source with the largest
+        field. The sources are found along the backward graph's edges: the graph does not keep
+        intermediate tensors alive, only the nodes that made them."""
+        key = _position(t)
+        if key in self.known:
+            return self.known[key][1]
+        sources, seen, stack = [], set(), [(key, t._ctx)]
         while stack:
-            u = stack.pop()
-            if id(u) in self.known:
-                sources.append(self.known[id(u)][1])
+            position, node = stack.pop()
+            if position in self.known:
+                sources.append(self.known[position][1])
                 continue
-            if u._ctx is None or id(u) in seen:
+            if node is None or position in seen:
                 continue
-            seen.add(id(u))
-            stack.extend(i for i in u._ctx.inputs if i is not None)
+            seen.add(position)
+            stack.extend((_edge_position(e), e.node) for e in node.edges if e is not None)
         if not sources:
             state = ((1,) * self.spatial, (1,) * self.spatial, (0,) * self.spatial)
         else:
             widest = [max(sources, key=lambda s: s[0][a]) for a in range(self.spatial)]
             state = tuple(tuple(widest[a][part][a] for a in range(self.spatial)) for part in range(3))
-        self.known[id(t)] = (t, state)
+        self.known[key] = (t, state)
         return state
 
     def leaf(self, module, inputs, outputs) -> None:
@@ -319,7 +323,19 @@ class _FieldTracker:
         else:
             state = (field_in, jump_in, start_in)
         for t in outputs:
-            self.known[id(t)] = (t, state)
+            self.known[_position(t)] = (t, state)
+
+
+def _position(t: Tensor) -> tuple:
+    """Where t sits in the backward graph: ("node", id of the node that made it, output index),
+    or ("tensor", id(t)) for a tensor no recorded op made. The tracker holds every tensor it
+    keys, and a tensor holds its node, so no id is reused while the summary runs."""
+    return ("node", id(t._ctx), t._output_index) if t._ctx is not None else ("tensor", id(t))
+
+
+def _edge_position(edge) -> tuple:
+    """The _position of the tensor a backward edge leads to."""
+    return ("node", id(edge.node), edge.index) if edge.node is not None else ("tensor", id(edge.leaf))
 
 
 def _padding_before(module, kernel, stride, dilation, spatial) -> tuple:

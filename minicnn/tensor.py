@@ -834,12 +834,15 @@ class Context:
 
     `forward` may stash arrays with `save_for_backward` and any other values as attributes.
     The edges to the inputs are fixed here, at forward, so an in-place op applied to an input
-    afterwards cannot redirect this node's gradients.
+    afterwards cannot redirect this node's gradients. A node holds the nodes that made its inputs
+    (or the leaf tensors), never the input tensors themselves: as in PyTorch, an intermediate
+    tensor's memory is kept for backward only if some node saved it (a ReLU's output, a
+    convolution's input), not merely because a later op read it (a batch norm's output).
     """
 
     def __init__(self, function, inputs):
+        """inputs: one entry per positional argument of the op, a Tensor or None."""
         self.function = function
-        self.inputs = inputs  # one entry per positional argument: a Tensor or None
         self.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
         self.edges = tuple(_edge(t) for t in inputs)
         self.input_meta = tuple(None if t is None else (t.shape, t.dtype) for t in inputs)
@@ -863,7 +866,7 @@ class Context:
         for name in list(vars(self)):
             if name not in keep:
                 delattr(self, name)
-        self.inputs, self.edges, self.saved_tensors, self.saved_versions = (), (), (), []
+        self.edges, self.saved_tensors, self.saved_versions = (), (), []
         self.retained, self.hooks = {}, {}
         self.freed = True
 

@@ -336,14 +336,29 @@ def test_hook_on_the_root_and_errors():
 def test_inputs_of_a_graph_are_collectable_after_backward():
     x = leaf(np.ones(1000))
     hidden = (x * 2).exp()
-    probe = weakref.ref(hidden)
-    loss = (hidden * hidden).sum()
+    probe = weakref.ref(hidden.array)
+    loss = (hidden * hidden).sum()  # the product saves both factors' memory for backward
     del hidden
     gc.collect()
     assert probe() is not None  # the graph keeps it until backward
     loss.backward()
     gc.collect()
     assert probe() is None
+
+
+def test_an_intermediate_no_node_saved_is_freed_before_backward():
+    # exp's backward reads its output, so nothing needs x * 2 once exp has run: PyTorch frees it
+    # at `del`, and so must minicnn (a network's batch-norm outputs are such tensors: they doubled
+    # a ResNet's training memory while the graph held every input tensor)
+    x = leaf(np.ones(1000))
+    doubled = x * 2
+    probe = weakref.ref(doubled.array)
+    loss = doubled.exp().sum()
+    del doubled
+    gc.collect()
+    assert probe() is None
+    loss.backward()
+    np.testing.assert_allclose(x.grad.array, 2 * np.exp(2.0))
 
 
 def test_keeping_every_loss_does_not_keep_every_graph(rng):

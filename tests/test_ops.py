@@ -255,6 +255,8 @@ INDEXES = [
     (slice(None, None, -1), np.array([1, 0])),
     (None, 0),
     (1, 2),
+    (slice(None, None, 2), slice(1, None, 2)),  # strided, as a ResNet shortcut's x[:, :, ::2, ::2]
+    (np.int64(-1), Ellipsis),
 ]
 
 
