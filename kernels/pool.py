@@ -100,70 +100,80 @@ def unpool_backward(grad, index):
     return out
 
 
-@njit(inline="always")
-def _avg_window(i, stride, padding, kernel, size):
-    """Clipped window [lo, hi) of output i and the size of its window inside the padded input
-    (PyTorch's count_include_pad divisor: a ceil_mode window may overhang the padding too)."""
-    lo = i * stride - padding
-    hi = min(lo + kernel, size + padding)
-    padded = hi - lo
-    return max(lo, 0), min(hi, size), padded
+@njit(cache=True)
+def _avg_windows(count, stride, padding, kernel, size):
+    """Along one axis, for each of `count` outputs: the window [lo, hi) clipped to the input, and
+    the window's size inside the padded input (PyTorch's count_include_pad divisor: a ceil_mode
+    window may overhang the padding too). Computed once per call, not once per output."""
+    lo, hi, padded = np.empty(count, np.int64), np.empty(count, np.int64), np.empty(count, np.int64)
+    for i in range(count):
+        start = i * stride - padding
+        stop = min(start + kernel, size + padding)
+        lo[i], hi[i], padded[i] = max(start, 0), min(stop, size), stop - start
+    return lo, hi, padded
 
 
 @njit(inline="always")
-def _avg_divisor(padded, inside, count_include_pad, divisor_override):
-    if divisor_override > 0:
-        return divisor_override
-    return padded if count_include_pad else inside
+def _avg_divisors(row, z, y, u, i, j, count_include_pad, divisor_override):
+    """row[l] = the divisor of output (i, j, l): divisor_override if > 0, else the window's size
+    inside the padded input (count_include_pad) or inside the input alone."""
+    z0, z1, nz = z
+    y0, y1, ny = y
+    u0, u1, nu = u
+    for l in range(row.size):
+        if divisor_override > 0:
+            row[l] = divisor_override
+        elif count_include_pad:
+            row[l] = nz[i] * ny[j] * nu[l]
+        else:
+            row[l] = (z1[i] - z0[i]) * (y1[j] - y0[j]) * (u1[l] - u0[l])
 
 
 def avg_pool_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, od, oh, ow,
                      count_include_pad, divisor_override):
-    """x (P, D, H, W) -> mean of every window (P, od, oh, ow).
-
-    Divisor: divisor_override if > 0, else the window's size inside the padded input
-    (count_include_pad) or inside the input alone.
-    """
+    """x (P, D, H, W) -> mean of every window (P, od, oh, ow), summed in float64 and divided by
+    the window's divisor (_avg_divisors). One output row at a time: the input rows of its
+    windows are read once each, left to right."""
     P, D, H, W = x.shape
     out = np.empty((P, od, oh, ow), x.dtype)
+    z, y, u = _avg_windows(od, sd, pd, kd, D), _avg_windows(oh, sh, ph, kh, H), _avg_windows(ow, sw, pw, kw, W)
     for p in prange(P):
+        total = np.empty(ow, np.float64)
+        divisor = np.empty(ow, np.float64)
         for i in range(od):
-            z0, z1, nz = _avg_window(i, sd, pd, kd, D)
             for j in range(oh):
-                y0, y1, ny = _avg_window(j, sh, ph, kh, H)
+                total[:] = 0.0
+                for a in range(z[0][i], z[1][i]):
+                    for b in range(y[0][j], y[1][j]):
+                        for l in range(ow):
+                            for c in range(u[0][l], u[1][l]):
+                                total[l] += x[p, a, b, c]
+                _avg_divisors(divisor, z, y, u, i, j, count_include_pad, divisor_override)
                 for l in range(ow):
-                    u0, u1, nu = _avg_window(l, sw, pw, kw, W)
-                    total = 0.0
-                    for z in range(z0, z1):
-                        for y in range(y0, y1):
-                            for u in range(u0, u1):
-                                total += x[p, z, y, u]
-                    inside = (z1 - z0) * (y1 - y0) * (u1 - u0)
-                    out[p, i, j, l] = total / _avg_divisor(nz * ny * nu, inside,
-                                                           count_include_pad, divisor_override)
+                    out[p, i, j, l] = total[l] / divisor[l]
     return out
 
 
 def avg_pool_backward(grad, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw,
                       count_include_pad, divisor_override):
     """grad (P, od, oh, ow) -> grad_x (P, D, H, W): each output spreads grad / divisor over its
-    window (the transpose of avg_pool_forward)."""
+    window (the transpose of avg_pool_forward, one output row at a time)."""
     P, od, oh, ow = grad.shape
     out = np.zeros((P, D, H, W), grad.dtype)
+    z, y, u = _avg_windows(od, sd, pd, kd, D), _avg_windows(oh, sh, ph, kh, H), _avg_windows(ow, sw, pw, kw, W)
     for p in prange(P):
+        share = np.empty(ow, np.float64)
+        divisor = np.empty(ow, np.float64)
         for i in range(od):
-            z0, z1, nz = _avg_window(i, sd, pd, kd, D)
             for j in range(oh):
-                y0, y1, ny = _avg_window(j, sh, ph, kh, H)
+                _avg_divisors(divisor, z, y, u, i, j, count_include_pad, divisor_override)
                 for l in range(ow):
-                    u0, u1, nu = _avg_window(l, sw, pw, kw, W)
-                    inside = (z1 - z0) * (y1 - y0) * (u1 - u0)
-                    share = grad[p, i, j, l] / _avg_divisor(nz * ny * nu, inside,
-                                                            count_include_pad, divisor_override)
-                    for z in range(z0, z1):
-                        for y in range(y0, y1):
-                            for u in range(u0, u1):
-                                out[p, z, y, u] += share
+                    share[l] = grad[p, i, j, l] / divisor[l]
+                for a in range(z[0][i], z[1][i]):
+                    for b in range(y[0][j], y[1][j]):
+                        for l in range(ow):
+                            for c in range(u[0][l], u[1][l]):
+                                out[p, a, b, c] += share[l]
     return out
 
 
