@@ -265,47 +265,47 @@ def _number(op, name, value) -> float:
     return float(value)
 
 
-def tanh(a):
+def tanh(input):
     """Hyperbolic tangent."""
-    number_array("tanh", "input", a)
-    return Tanh.apply(a)
+    number_array("tanh", "input", input)
+    return Tanh.apply(input)
 
 
-def sigmoid(a):
-    """Logistic sigmoid 1 / (1 + exp(-a))."""
-    number_array("sigmoid", "input", a)
-    return Sigmoid.apply(a)
+def sigmoid(input):
+    """Logistic sigmoid 1 / (1 + exp(-input))."""
+    number_array("sigmoid", "input", input)
+    return Sigmoid.apply(input)
 
 
-def relu(a, inplace=False):
-    """max(a, 0); gradient 0 at a == 0, as PyTorch. NaN stays NaN and passes its gradient.
-    inplace=True writes the result over `a` (Tensor.relu_), as PyTorch's flag does."""
+def relu(input, inplace=False):
+    """max(input, 0); gradient 0 at input == 0, as PyTorch. NaN stays NaN and passes its gradient.
+    inplace=True writes the result over `input` (Tensor.relu_), as PyTorch's flag does."""
     if inplace:
-        if not isinstance(a, Tensor):
-            raise TypeError(f"relu: inplace=True needs a Tensor to overwrite, got {type(a).__name__}")
-        return a.relu_()
-    number_array("relu", "input", a)
-    return ReLU.apply(a)
+        if not isinstance(input, Tensor):
+            raise TypeError(f"relu: inplace=True needs a Tensor to overwrite, got {type(input).__name__}")
+        return input.relu_()
+    number_array("relu", "input", input)
+    return ReLU.apply(input)
 
 
-def leaky_relu(a, negative_slope=0.01):
-    """a for a > 0, negative_slope * a otherwise (NaN stays NaN; its gradient is the slope)."""
-    number_array("leaky_relu", "input", a)
-    return LeakyReLU.apply(a, _number("leaky_relu", "negative_slope", negative_slope))
+def leaky_relu(input, negative_slope=0.01):
+    """input for input > 0, negative_slope * input otherwise (NaN stays NaN; its gradient is the slope)."""
+    number_array("leaky_relu", "input", input)
+    return LeakyReLU.apply(input, _number("leaky_relu", "negative_slope", negative_slope))
 
 
-def elu(a, alpha=1.0):
-    """Exponential linear unit (Clevert et al. 2016): a for a > 0, alpha * (exp(a) - 1) otherwise.
-    NaN stays NaN and passes its gradient unchanged (PyTorch's `a <= 0` test is false)."""
-    number_array("elu", "input", a)
-    return ELU.apply(a, _number("elu", "alpha", alpha))
+def elu(input, alpha=1.0):
+    """Exponential linear unit (Clevert et al. 2016): input for input > 0, alpha * (exp(input) - 1) otherwise.
+    NaN stays NaN and passes its gradient unchanged (PyTorch's `input <= 0` test is false)."""
+    number_array("elu", "input", input)
+    return ELU.apply(input, _number("elu", "alpha", alpha))
 
 
-def hardsigmoid(a):
-    """Piecewise-linear sigmoid: 0 for a <= -3, 1 for a >= 3, a / 6 + 1/2 in between (PyTorch's).
+def hardsigmoid(input):
+    """Piecewise-linear sigmoid: 0 for input <= -3, 1 for input >= 3, input / 6 + 1/2 in between (PyTorch's).
     NaN stays NaN, with gradient 0."""
-    number_array("hardsigmoid", "input", a)
-    return HardSigmoid.apply(a)
+    number_array("hardsigmoid", "input", input)
+    return HardSigmoid.apply(input)
 
 
 def relu6(input):
@@ -360,16 +360,16 @@ def _softmax_axis(a, axis, dim, op):
     return normalize_axis(implicit_softmax_dim(ndim, op) if axis is None else axis, ndim, op)
 
 
-def softmax(a, dim=None, *, axis=None):
-    """exp(a) / sum(exp(a)) along `dim`, computed stably.
+def softmax(input, dim=None, *, axis=None):
+    """exp(input) / sum(exp(input)) along `dim`, computed stably.
 
     Without dim, PyTorch's legacy rule (with its warning): dim 0 for 0-, 1- and 3-D input, else 1.
     """
-    number_array("softmax", "input", a)
-    return Softmax.apply(a, _softmax_axis(a, axis, dim, "softmax"))
+    number_array("softmax", "input", input)
+    return Softmax.apply(input, _softmax_axis(input, axis, dim, "softmax"))
 
 
-def log_softmax(a, dim=None, *, axis=None):
-    """log(softmax(a)) along `dim`, computed stably (log-sum-exp); dim defaults as in softmax."""
-    number_array("log_softmax", "input", a)
-    return LogSoftmax.apply(a, _softmax_axis(a, axis, dim, "log_softmax"))
+def log_softmax(input, dim=None, *, axis=None):
+    """log(softmax(input)) along `dim`, computed stably (log-sum-exp); dim defaults as in softmax."""
+    number_array("log_softmax", "input", input)
+    return LogSoftmax.apply(input, _softmax_axis(input, axis, dim, "log_softmax"))
