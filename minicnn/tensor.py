@@ -531,11 +531,11 @@ class Tensor:
 
     def add_(self, other, *, alpha=1) -> Tensor:
         """self += alpha * other, in place."""
-        return self._inplace("add_", lambda t, o: F.add(t, o if alpha == 1 else F.mul(o, alpha)), other)
+        return self._inplace("add_", lambda t, o: F.add(t, o, alpha=alpha), other)
 
     def sub_(self, other, *, alpha=1) -> Tensor:
         """self -= alpha * other, in place."""
-        return self._inplace("sub_", lambda t, o: F.sub(t, o if alpha == 1 else F.mul(o, alpha)), other)
+        return self._inplace("sub_", lambda t, o: F.sub(t, o, alpha=alpha), other)
 
     def mul_(self, other) -> Tensor:
         """self *= other, in place."""

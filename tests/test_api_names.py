@@ -8,6 +8,8 @@ import pytest
 
 import minicnn as mc
 import minicnn.functional as F
+from minicnn import nn
+from minicnn.testing import assert_gradcheck
 
 # The first argument of an op is `input` except where torch names it otherwise.
 FIRST_ARGUMENT = {"cat": "tensors", "stack": "tensors", "split": "tensor", "one_hot": "tensor",
@@ -25,7 +27,9 @@ TORCH_NAMES = {
     "split": ["tensor", "split_size_or_sections", "dim"], "cat": ["tensors", "dim"],
     "stack": ["tensors", "dim"], "pad": ["input", "pad", "mode", "value"],
     "softmax": ["input", "dim"], "log_softmax": ["input", "dim"], "relu": ["input", "inplace"],
-    "leaky_relu": ["input", "negative_slope"], "elu": ["input", "alpha"], "gelu": ["input", "approximate"],
+    "leaky_relu": ["input", "negative_slope", "inplace"], "elu": ["input", "alpha", "inplace"],
+    "hardsigmoid": ["input", "inplace"], "relu6": ["input", "inplace"], "hardswish": ["input", "inplace"],
+    "silu": ["input", "inplace"], "gelu": ["input", "approximate"],
     "softplus": ["input", "beta", "threshold"],
     "sum": ["input", "dim", "keepdim"], "mean": ["input", "dim", "keepdim"], "amax": ["input", "dim", "keepdim"],
     "max": ["input", "dim", "keepdim"], "argmax": ["input", "dim", "keepdim"],
@@ -125,3 +129,42 @@ def test_alpha_scales_the_gradient_of_other():
 def test_bad_keyword_arguments_name_the_op(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# ---- PyTorch's inplace flag on the activations -------------------------------------------------------
+INPLACE = {"relu": (), "leaky_relu": (0.2,), "elu": (0.5,), "hardsigmoid": (), "relu6": (), "hardswish": (),
+           "silu": ()}
+VALUES = np.array([[-4.0, -1.5, -0.25, 0.5], [1.0, 2.5, 4.0, 7.0]])  # every branch, no kink
+
+
+@pytest.mark.parametrize("name", sorted(INPLACE))
+def test_inplace_writes_the_activation_over_its_input(name):
+    op, args = getattr(F, name), INPLACE[name]
+    expected = op(mc.tensor(VALUES), *args).array
+    x = mc.tensor(VALUES.copy())
+    assert op(x, *args, inplace=True) is x and x._version == 1
+    np.testing.assert_allclose(x.array, expected, rtol=1e-15)
+    # in a graph: the gradient through the overwritten tensor is the out-of-place one
+    assert_gradcheck(lambda t: op(t * 1.0, *args, inplace=True), [mc.tensor(VALUES, requires_grad=True)])
+    with pytest.raises(RuntimeError, match=f"{name}_: a leaf Variable that requires grad"):
+        op(mc.tensor(VALUES, requires_grad=True), *args, inplace=True)
+    with pytest.raises(TypeError, match=f"{name}: inplace=True needs a Tensor"):
+        op(VALUES, *args, inplace=True)
+    with pytest.raises(TypeError, match=f"{name}: inplace must be a bool"):
+        op(VALUES, *args, inplace="yes")
+
+
+@pytest.mark.parametrize("layer, text", [
+    (lambda: nn.LeakyReLU(0.2, inplace=True), "LeakyReLU(negative_slope=0.2, inplace=True)"),
+    (lambda: nn.ELU(inplace=True), "ELU(alpha=1.0, inplace=True)"),
+    (lambda: nn.ReLU6(True), "ReLU6(inplace=True)"),
+    (lambda: nn.Hardswish(inplace=True), "Hardswish(inplace=True)"),
+    (lambda: nn.Hardsigmoid(inplace=True), "Hardsigmoid(inplace=True)"),
+    (lambda: nn.SiLU(inplace=True), "SiLU(inplace=True)"),
+    (lambda: nn.LeakyReLU(), "LeakyReLU(negative_slope=0.01)"),
+])
+def test_activation_layers_take_the_inplace_flag(layer, text):
+    module = layer()
+    assert repr(module) == text
+    x = mc.tensor(VALUES.copy())
+    assert (module(x) is x) == module.inplace
