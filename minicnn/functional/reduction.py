@@ -426,7 +426,8 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     correction (default 1): the divisor is N - correction, N the number of entries reduced, so 1 is
     the unbiased estimate and 0 the population variance; `unbiased=True/False` is PyTorch's older
     spelling of correction=1/0. With N <= correction the result is inf or NaN, with PyTorch's
-    warning (a single entry with the default correction gives NaN). Float32 or float64 input.
+    warning (a single entry with the default correction gives NaN). Float32 or float64 input of
+    any shape; the result has its shape without the reduced dims (kept as size 1 with keepdim=True).
     """
     return Var.apply(input, *_spread_arguments("var", input, dim, unbiased, keepdim, correction))
 
