@@ -13,9 +13,12 @@ from . import functional, nn, optim
 from .dtypes import bool, double, float, float32, float64, int, int32, int64, long, uint8
 from .creation import (arange, eye, full, full_like, linspace, normal, ones, ones_like, rand,
                        randint, randn, randperm, zeros, zeros_like)
-from .functional import (abs, amax, amin, argmax, argmin, cat, clamp, exp, flatten, log, matmul,
-                         max, maximum, mean, min, minimum, permute, relu, reshape, sigmoid, sort,
-                         split, sqrt, squeeze, stack, sum, tanh, topk, transpose, unsqueeze, where)
+from .functional import (abs, add, all, amax, amin, any, argmax, argmin, bmm, cat, clamp, clip, div, exp,
+                         flatten, log, log_softmax, matmul, max, maximum, mean, min, minimum, mm, mul, neg,
+                         permute, pow, relu, reshape, sigmoid, softmax, sort, split, sqrt, squeeze, stack, std,
+                         std_mean, sub, sum, tanh, topk, transpose, unsqueeze, var, var_mean, where)
+from .functional.reduction import norm  # not in functional, where `norm` is the normalisation module
+from . import linalg
 from .random import default_generator, manual_seed
 from .gradcheck import GradcheckError, gradcheck
 from .serialization import load, save

@@ -531,11 +531,11 @@ class Tensor:
 
     def add_(self, other, *, alpha=1) -> Tensor:
         """self += alpha * other, in place."""
-        return self._inplace("add_", lambda t, o: F.add(t, o if alpha == 1 else F.mul(o, alpha)), other)
+        return self._inplace("add_", lambda t, o: F.add(t, o, alpha=alpha), other)
 
     def sub_(self, other, *, alpha=1) -> Tensor:
         """self -= alpha * other, in place."""
-        return self._inplace("sub_", lambda t, o: F.sub(t, o if alpha == 1 else F.mul(o, alpha)), other)
+        return self._inplace("sub_", lambda t, o: F.sub(t, o, alpha=alpha), other)
 
     def mul_(self, other) -> Tensor:
         """self *= other, in place."""
@@ -705,14 +705,26 @@ class Tensor:
     def argmin(self, dim=None, keepdim=False, **kwargs):
         return F.argmin(self, dim, keepdim, **kwargs)
 
+    def norm(self, p="fro", dim=None, keepdim=False):
+        """The p-norm over dim (every entry when None), as minicnn.norm: p a number or "fro"."""
+        return F.reduction.norm(self, p, dim, keepdim)  # not F.norm: that is the normalisation module
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        """Variance over dim with `correction` (default 1, unbiased), as minicnn.var."""
+        return F.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        """Standard deviation over dim with `correction` (default 1), as minicnn.std."""
+        return F.std(self, dim, unbiased, keepdim, correction=correction)
+
     def sort(self, dim=-1, descending=False, stable=False):
         return F.sort(self, dim, descending, stable=stable)
 
     def topk(self, k, dim=-1, largest=True, sorted=True):
         return F.topk(self, k, dim, largest, sorted)
 
-    def reshape(self, *shape):
-        return F.reshape(self, *shape)
+    def reshape(self, *shape, **kwargs):
+        return F.reshape(self, *shape, **kwargs)
 
     def view(self, *shape):
         return F.reshape(self, *shape)
@@ -730,17 +742,17 @@ class Tensor:
     def T(self):
         return F.transpose(self)
 
-    def permute(self, *dims):
-        return F.permute(self, *dims)
+    def permute(self, *dims, **kwargs):
+        return F.permute(self, *dims, **kwargs)
 
     def flatten(self, start_dim=0, end_dim=-1):
         return F.flatten(self, start_dim, end_dim)
 
-    def squeeze(self, axis=None, **kwargs):
-        return F.squeeze(self, axis, **kwargs)
+    def squeeze(self, dim=None, **kwargs):
+        return F.squeeze(self, dim, **kwargs)
 
-    def unsqueeze(self, axis=None, **kwargs):
-        return F.unsqueeze(self, axis, **kwargs)
+    def unsqueeze(self, dim=None, **kwargs):
+        return F.unsqueeze(self, dim, **kwargs)
 
     def exp(self):
         return F.exp(self)
@@ -756,6 +768,32 @@ class Tensor:
 
     def pow(self, exponent):
         return F.pow(self, exponent)
+
+    def add(self, other, *, alpha=1):
+        return F.add(self, other, alpha=alpha)
+
+    def sub(self, other, *, alpha=1):
+        return F.sub(self, other, alpha=alpha)
+
+    def mul(self, other):
+        return F.mul(self, other)
+
+    def div(self, other):
+        return F.div(self, other)
+
+    def neg(self):
+        return F.neg(self)
+
+    def matmul(self, other):
+        return F.matmul(self, other)
+
+    def mm(self, mat2):
+        """Matrix product of two 2-D tensors (torch.mm)."""
+        return F.mm(self, mat2)
+
+    def bmm(self, mat2):
+        """Batched matrix product of two 3-D tensors (torch.bmm)."""
+        return F.bmm(self, mat2)
 
     def contiguous(self):
         """This tensor: minicnn's ops take any memory layout (`.contiguous().view(...)` habits)."""

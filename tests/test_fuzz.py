@@ -168,6 +168,12 @@ def shape(valid):
     return {"a float": 9.0, "a string": "9", "None": None, "mismatched": (8,), "zero": 0, "negative": -9}
 
 
+def matrices(valid):
+    """An operand of mm/bmm: also one axis fewer or more, and an inner size that does not match."""
+    return {**any_object(valid), "one axis fewer": valid[0], "one more axis": valid[None],
+            "a mismatched inner size": np.ones(valid.shape[:-2] + (7, 7), valid.dtype)}
+
+
 def indices(valid):
     """Class indices (one_hot): integers in [0, num_classes)."""
     return {**any_object(valid), "a float array": valid.astype(np.float32), "negative": -valid - 1,
@@ -296,6 +302,11 @@ CASES = [
     Case("binary_cross_entropy_with_logits", F.binary_cross_entropy_with_logits, [floats(3, 5), LABELS],
          [any_object, any_object]),
     Case("setitem", F.setitem, [X2, 0, 1.0], [any_object, None, any_object]),
+    Case("mm", F.mm, [floats(3, 4), floats(4, 5)], [matrices, matrices]),
+    Case("bmm", F.bmm, [floats(2, 3, 4), floats(2, 4, 5)], [matrices, matrices]),
+    *[Case(name, getattr(F, name), [X2, 1, None, False], [float_input, axis, None, None])
+      for name in ("var", "std", "var_mean", "std_mean")],
+    Case("vector_norm", F.vector_norm, [X2, 2.0, 1], [float_input, number, axis]),
     # layers: constructors, and forwards with a bad input
     Case("Conv2d", nn.Conv2d, [4, 4, 3, 1, 1], [positive_int, positive_int, window, per_axis, layer_padding]),
     Case("MaxPool2d", lambda *a: nn.MaxPool2d(*a)(X2), [2, None, 0], [window, per_axis, pool_padding],

@@ -161,7 +161,7 @@ def test_nan_stays_where_it_is_read():
     (dict(size=(2, 3, 4)), (1, 1, 2, 2), TypeError, r"interpolate: size must be one number or a tuple of 2"),
     (dict(size=2.5), (1, 1, 2), TypeError, "interpolate: size must be one number"),
     (dict(scale_factor=-1.0), (1, 1, 2), ValueError, "interpolate: scale_factor must be positive and finite"),
-    (dict(scale_factor=0.1), (1, 1, 2), ValueError, "interpolate: input and output sizes must be positive"),
+    (dict(scale_factor=0.1), (1, 1, 2), ValueError, "interpolate: the channel and spatial sizes of input and output must be positive"),
     (dict(size=3, mode="linear", align_corners=1), (1, 1, 2), TypeError, "interpolate: align_corners must be a bool"),
 ])
 def test_errors(kwargs, shape, error, match):

@@ -14,8 +14,14 @@ def leaf(values, dtype=np.float64):
 
 
 def distinct(x):
-    """x with values at least 1e-3 apart, so a finite-difference step never crosses a tie."""
-    return x + 1e-3 * np.random.default_rng(0).permutation(x.size).reshape(x.shape)
+    """x with values at least 1e-3 apart, so a finite-difference step never crosses a tie: the
+    k-th smallest value (ties in a fixed random order) moves up by k * 1e-3. (Adding a random
+    multiple of 1e-3 to each value instead can make two values meet: 0 + 1e-3 and 1e-3 + 0.)"""
+    values = x.reshape(-1)
+    order = np.lexsort((np.random.default_rng(0).permutation(values.size), values))
+    out = np.empty_like(values)
+    out[order] = values[order] + 1e-3 * np.arange(values.size)
+    return out.reshape(x.shape)
 
 
 @st.composite

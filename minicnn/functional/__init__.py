@@ -5,7 +5,7 @@ arguments, documents the shapes, and calls `.apply`.
 """
 from .activation import (elu, gelu, hardsigmoid, hardswish, leaky_relu, log_softmax, relu, relu6, sigmoid,
                          silu, softmax, softplus, tanh)
-from .arithmetic import add, cast, div, matmul, maximum, minimum, mul, neg, pow, sub
+from .arithmetic import add, bmm, cast, div, matmul, maximum, minimum, mm, mul, neg, pow, sub
 from .conv import (conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d,
                    local_conv2d, tiled_conv2d)
 from .dropout import drop_path, dropout, dropout2d
@@ -21,7 +21,8 @@ from .pool import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d
                    adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d, avg_pool1d,
                    avg_pool2d, avg_pool3d, global_avg_pool2d, max_pool1d, max_pool2d, max_pool3d,
                    max_unpool1d, max_unpool2d, max_unpool3d)
-from .reduction import all, amax, amin, any, argmax, argmin, max, mean, min, sort, sum, topk
+from .reduction import (all, amax, amin, any, argmax, argmin, max, mean, min, sort, std, std_mean, sum,
+                        topk, var, var_mean, vector_norm)
 from .separable import depthwise_separable_conv2d, low_rank_conv2d, separable_conv2d
 from .shape import (cat, flatten, getitem, index_arrays, pad, permute, reshape, setitem, split,
                     squeeze, stack, transpose, unsqueeze, where)

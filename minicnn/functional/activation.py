@@ -6,6 +6,9 @@ NaN, as in PyTorch: a NaN input gives a NaN output in every activation. Its grad
 the branch PyTorch's backward takes for NaN (every comparison with NaN is false): relu, relu6, elu
 and hardswish pass the upstream gradient, leaky_relu scales it by the slope, hardsigmoid gives 0;
 the smooth ones (tanh, sigmoid, gelu, silu, softplus) give NaN.
+
+relu, leaky_relu, elu, hardsigmoid, relu6, hardswish and silu take PyTorch's `inplace` flag: with
+inplace=True the result is written over the input tensor, which is returned.
 """
 from __future__ import annotations
 
@@ -265,59 +268,63 @@ def _number(op, name, value) -> float:
     return float(value)
 
 
-def tanh(a):
+def _activate(op, function, input, inplace, *args):
+    """function.apply(input, *args); with inplace=True (PyTorch's flag) the result is written over
+    `input`, which must be a Tensor, under Tensor's in-place rules (so not a leaf requiring grad)."""
+    number_array(op, "input", input)
+    if not isinstance(inplace, (bool, np.bool_)):
+        raise TypeError(f"{op}: inplace must be a bool, got {inplace!r}")
+    if not inplace:
+        return function.apply(input, *args)
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: inplace=True needs a Tensor to overwrite, got {type(input).__name__}")
+    return input._inplace(f"{op}_", lambda t: function.apply(t, *args))
+
+
+def tanh(input):
     """Hyperbolic tangent."""
-    number_array("tanh", "input", a)
-    return Tanh.apply(a)
+    number_array("tanh", "input", input)
+    return Tanh.apply(input)
 
 
-def sigmoid(a):
-    """Logistic sigmoid 1 / (1 + exp(-a))."""
-    number_array("sigmoid", "input", a)
-    return Sigmoid.apply(a)
+def sigmoid(input):
+    """Logistic sigmoid 1 / (1 + exp(-input))."""
+    number_array("sigmoid", "input", input)
+    return Sigmoid.apply(input)
 
 
-def relu(a, inplace=False):
-    """max(a, 0); gradient 0 at a == 0, as PyTorch. NaN stays NaN and passes its gradient.
-    inplace=True writes the result over `a` (Tensor.relu_), as PyTorch's flag does."""
-    if inplace:
-        if not isinstance(a, Tensor):
-            raise TypeError(f"relu: inplace=True needs a Tensor to overwrite, got {type(a).__name__}")
-        return a.relu_()
-    number_array("relu", "input", a)
-    return ReLU.apply(a)
+def relu(input, inplace=False):
+    """max(input, 0); gradient 0 at input == 0, as PyTorch. NaN stays NaN and passes its gradient.
+    inplace=True writes the result over `input` (Tensor.relu_), as PyTorch's flag does."""
+    return _activate("relu", ReLU, input, inplace)
 
 
-def leaky_relu(a, negative_slope=0.01):
-    """a for a > 0, negative_slope * a otherwise (NaN stays NaN; its gradient is the slope)."""
-    number_array("leaky_relu", "input", a)
-    return LeakyReLU.apply(a, _number("leaky_relu", "negative_slope", negative_slope))
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """input for input > 0, negative_slope * input otherwise (NaN stays NaN; its gradient is the slope)."""
+    slope = _number("leaky_relu", "negative_slope", negative_slope)
+    return _activate("leaky_relu", LeakyReLU, input, inplace, slope)
 
 
-def elu(a, alpha=1.0):
-    """Exponential linear unit (Clevert et al. 2016): a for a > 0, alpha * (exp(a) - 1) otherwise.
-    NaN stays NaN and passes its gradient unchanged (PyTorch's `a <= 0` test is false)."""
-    number_array("elu", "input", a)
-    return ELU.apply(a, _number("elu", "alpha", alpha))
+def elu(input, alpha=1.0, inplace=False):
+    """Exponential linear unit (Clevert et al. 2016): input for input > 0, alpha * (exp(input) - 1) otherwise.
+    NaN stays NaN and passes its gradient unchanged (PyTorch's `input <= 0` test is false)."""
+    return _activate("elu", ELU, input, inplace, _number("elu", "alpha", alpha))
 
 
-def hardsigmoid(a):
-    """Piecewise-linear sigmoid: 0 for a <= -3, 1 for a >= 3, a / 6 + 1/2 in between (PyTorch's).
+def hardsigmoid(input, inplace=False):
+    """Piecewise-linear sigmoid: 0 for input <= -3, 1 for input >= 3, input / 6 + 1/2 in between (PyTorch's).
     NaN stays NaN, with gradient 0."""
-    number_array("hardsigmoid", "input", a)
-    return HardSigmoid.apply(a)
+    return _activate("hardsigmoid", HardSigmoid, input, inplace)
 
 
-def relu6(input):
+def relu6(input, inplace=False):
     """min(max(input, 0), 6) (MobileNets' bounded ReLU). NaN stays NaN and passes its gradient."""
-    number_array("relu6", "input", input)
-    return ReLU6.apply(input)
+    return _activate("relu6", ReLU6, input, inplace)
 
 
-def hardswish(input):
+def hardswish(input, inplace=False):
     """input * relu6(input + 3) / 6 (MobileNetV3). NaN stays NaN and passes its gradient."""
-    number_array("hardswish", "input", input)
-    return Hardswish.apply(input)
+    return _activate("hardswish", Hardswish, input, inplace)
 
 
 def gelu(input, approximate="none"):
@@ -331,10 +338,9 @@ def gelu(input, approximate="none"):
     return GELU.apply(input, approximate)
 
 
-def silu(input):
+def silu(input, inplace=False):
     """input * sigmoid(input), also called swish."""
-    number_array("silu", "input", input)
-    return SiLU.apply(input)
+    return _activate("silu", SiLU, input, inplace)
 
 
 def softplus(input, beta=1.0, threshold=20.0):
@@ -360,16 +366,16 @@ def _softmax_axis(a, axis, dim, op):
     return normalize_axis(implicit_softmax_dim(ndim, op) if axis is None else axis, ndim, op)
 
 
-def softmax(a, dim=None, *, axis=None):
-    """exp(a) / sum(exp(a)) along `dim`, computed stably.
+def softmax(input, dim=None, *, axis=None):
+    """exp(input) / sum(exp(input)) along `dim`, computed stably.
 
     Without dim, PyTorch's legacy rule (with its warning): dim 0 for 0-, 1- and 3-D input, else 1.
     """
-    number_array("softmax", "input", a)
-    return Softmax.apply(a, _softmax_axis(a, axis, dim, "softmax"))
+    number_array("softmax", "input", input)
+    return Softmax.apply(input, _softmax_axis(input, axis, dim, "softmax"))
 
 
-def log_softmax(a, dim=None, *, axis=None):
-    """log(softmax(a)) along `dim`, computed stably (log-sum-exp); dim defaults as in softmax."""
-    number_array("log_softmax", "input", a)
-    return LogSoftmax.apply(a, _softmax_axis(a, axis, dim, "log_softmax"))
+def log_softmax(input, dim=None, *, axis=None):
+    """log(softmax(input)) along `dim`, computed stably (log-sum-exp); dim defaults as in softmax."""
+    number_array("log_softmax", "input", input)
+    return LogSoftmax.apply(input, _softmax_axis(input, axis, dim, "log_softmax"))

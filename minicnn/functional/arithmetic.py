@@ -9,7 +9,7 @@ import numpy as np
 
 from ..tensor import Function
 from ._util import broadcast_shape, unbroadcast
-from .checks import number_array
+from .checks import is_real, number_array
 
 
 def _binary_grads(ctx, grad_a, grad_b):
@@ -178,52 +178,89 @@ class Cast(Function):
         return grad, None  # the graph walk casts it back to the input's dtype
 
 
-def add(a, b):
-    """a + b, broadcasting."""
-    number_array("add", "input", a)
-    number_array("add", "other", b)
-    return Add.apply(a, b)
+def _scaled(op, other, alpha):
+    """alpha * other for add and sub's `alpha` keyword (PyTorch's), other itself when alpha is 1."""
+    if not is_real(alpha):
+        raise TypeError(f"{op}: alpha must be a number, got {alpha!r}")
+    return other if alpha == 1 else mul(other, alpha)
 
 
-def sub(a, b):
-    """a - b, broadcasting."""
-    number_array("sub", "input", a)
-    number_array("sub", "other", b)
-    return Sub.apply(a, b)
+def add(input, other, *, alpha=1):
+    """input + alpha * other, broadcasting (torch.add)."""
+    number_array("add", "input", input)
+    number_array("add", "other", other)
+    return Add.apply(input, _scaled("add", other, alpha))
 
 
-def mul(a, b):
-    """a * b, broadcasting."""
-    number_array("mul", "input", a)
-    number_array("mul", "other", b)
-    return Mul.apply(a, b)
+def sub(input, other, *, alpha=1):
+    """input - alpha * other, broadcasting (torch.sub)."""
+    number_array("sub", "input", input)
+    number_array("sub", "other", other)
+    return Sub.apply(input, _scaled("sub", other, alpha))
 
 
-def div(a, b):
-    """a / b, broadcasting."""
-    number_array("div", "input", a)
-    number_array("div", "other", b)
-    return Div.apply(a, b)
+def mul(input, other):
+    """input * other, broadcasting."""
+    number_array("mul", "input", input)
+    number_array("mul", "other", other)
+    return Mul.apply(input, other)
 
 
-def pow(a, b):
-    """a ** b, broadcasting; either side may be a tensor."""
-    number_array("pow", "input", a)
-    number_array("pow", "other", b)
-    return Pow.apply(a, b)
+def div(input, other):
+    """input / other, broadcasting (true division)."""
+    number_array("div", "input", input)
+    number_array("div", "other", other)
+    return Div.apply(input, other)
 
 
-def neg(a):
-    """-a."""
-    number_array("neg", "input", a)
-    return Neg.apply(a)
+def pow(input, exponent):
+    """input ** exponent, broadcasting; either side may be a tensor (torch.pow's names)."""
+    number_array("pow", "input", input)
+    number_array("pow", "exponent", exponent)
+    return Pow.apply(input, exponent)
 
 
-def matmul(a, b):
-    """a @ b: (..., n, k) @ (..., k, m) -> (..., m), with NumPy's 1-D promotion and batch broadcast."""
-    number_array("matmul", "input", a)
-    number_array("matmul", "other", b)
-    return MatMul.apply(a, b)
+def neg(input):
+    """-input."""
+    number_array("neg", "input", input)
+    return Neg.apply(input)
+
+
+def matmul(input, other):
+    """input @ other: (..., n, k) @ (..., k, m) -> (..., n, m), with NumPy's 1-D promotion and batch
+    broadcast (torch.matmul)."""
+    number_array("matmul", "input", input)
+    number_array("matmul", "other", other)
+    return MatMul.apply(input, other)
+
+
+def _matrix_operands(op, input, mat2, rank) -> None:
+    """A ValueError unless input and mat2 are both `rank`-D and multiply (mm: 2, bmm: 3, batch sizes equal)."""
+    shapes = {"input": number_array(op, "input", input).shape, "mat2": number_array(op, "mat2", mat2).shape}
+    for name, shape in shapes.items():
+        if len(shape) != rank:
+            layout = "(n, k)" if rank == 2 else "(batch, n, k)"
+            raise ValueError(f"{op}: {name} must be {rank}-D {layout}, got shape {shape} (matmul broadcasts "
+                             "and takes other ranks)")
+    a, b = shapes["input"], shapes["mat2"]
+    if rank == 3 and a[0] != b[0]:
+        raise ValueError(f"{op}: input and mat2 must have the same batch size, got shapes {a} and {b}")
+    if a[-1] != b[-2]:
+        listed = " and ".join("x".join(map(str, shape)) for shape in (a, b))
+        raise ValueError(f"{op}: input and mat2 shapes cannot be multiplied ({listed})")
+
+
+def mm(input, mat2):
+    """Matrix product of two matrices, torch.mm: (n, k) @ (k, m) -> (n, m). Both must be 2-D: no
+    broadcasting and no 1-D promotion (matmul does those)."""
+    _matrix_operands("mm", input, mat2, 2)
+    return MatMul.apply(input, mat2)
+
+
+def bmm(input, mat2):
+    """Batched matrix product, torch.bmm: (b, n, k) @ (b, k, m) -> (b, n, m), the same b on both sides."""
+    _matrix_operands("bmm", input, mat2, 3)
+    return MatMul.apply(input, mat2)
 
 
 def maximum(input, other):
@@ -240,7 +277,7 @@ def minimum(input, other):
     return PairwiseExtremum.apply(input, other, largest=False)
 
 
-def cast(a, dtype):
-    """`a` converted to `dtype`; the gradient flows back in the input's dtype."""
-    number_array("cast", "input", a)
-    return Cast.apply(a, np.dtype(dtype))
+def cast(input, dtype):
+    """`input` converted to `dtype`; the gradient flows back in the input's dtype."""
+    number_array("cast", "input", input)
+    return Cast.apply(input, np.dtype(dtype))

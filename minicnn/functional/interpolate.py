@@ -145,9 +145,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         sizes = tuple(math.floor(n * s) for n, s in zip(spatial, scales))
         if recompute_scale_factor:
             scales = (None,) * dims
-    if min(sizes) < 1 or min(spatial) < 1:
-        raise ValueError(f"{op}: input and output sizes must be positive, got input {spatial} and "
-                         f"output {tuple(sizes)}")
+    if min(sizes) < 1 or min(array.shape[1:]) < 1:  # only the batch may be empty, as in PyTorch
+        raise ValueError(f"{op}: the channel and spatial sizes of input and output must be positive, got "
+                         f"input of shape {array.shape} and output size {tuple(sizes)}")
     out = input
     for axis, (n_in, n_out, s) in enumerate(zip(spatial, sizes, scales), start=2):
         if mode == "nearest":

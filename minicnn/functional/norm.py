@@ -13,7 +13,7 @@ from ._util import normalize_axes
 from .arithmetic import add, div, mul, sub
 from .checks import float_array, is_int, is_real, non_negative, shape_of
 from .pointwise import clamp, sqrt
-from .reduction import mean
+from .reduction import VectorNorm, mean
 from .shape import reshape, transpose, where
 
 
@@ -321,36 +321,6 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 
 # ---- normalising vectors to unit length ----------------------------------------------------
-class VectorNorm(Function):
-    """||x||_p along `axes` (kept as size-1 axes): (sum |x|^p)^(1/p), or max |x| for p = inf.
-
-        d||x||_p / dx = sign(x) |x|^(p-1) / ||x||_p^(p-1),   0 where ||x|| = 0 (PyTorch's choice)
-        p = inf: sign(x) at the entries of largest |x|, ties sharing equally
-    """
-
-    @staticmethod
-    def forward(ctx, x, p, axes):
-        size = np.abs(x)
-        if p == np.inf:
-            norm = size.max(axis=axes, keepdims=True)
-        else:
-            norm = (size ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
-        ctx.save_for_backward(x, norm)
-        ctx.p, ctx.axes = p, axes
-        return norm
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, norm = ctx.saved_tensors
-        p, size, sign = ctx.p, np.abs(x), np.sign(x)
-        if p == np.inf:
-            top = size == norm
-            return grad * sign * top / top.sum(axis=ctx.axes, keepdims=True), None, None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = sign * size ** (p - 1) / norm ** (p - 1)
-        return grad * np.where(norm == 0, 0, slope).astype(grad.dtype, copy=False), None, None
-
-
 def normalize(input, p=2.0, dim=1, eps=1e-12):
     """input / max(||input||_p, eps) along `dim`, PyTorch's F.normalize: unit vectors along dim.
 
@@ -363,4 +333,4 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
         raise ValueError(f"{op}: p must be a positive number or inf, got {p!r}")
     axes = normalize_axes(dim, array.ndim, op)
     eps = non_negative(op, "eps", eps)
-    return div(input, clamp(VectorNorm.apply(input, float(p), axes), min=eps))
+    return div(input, clamp(VectorNorm.apply(input, float(p), axes, True), min=eps))

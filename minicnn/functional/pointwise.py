@@ -98,28 +98,28 @@ class Clamp(Function):
         return grad_a, grad_low, grad_high
 
 
-def exp(a):
-    """e ** a."""
-    number_array("exp", "input", a)
-    return Exp.apply(a)
+def exp(input):
+    """e ** input."""
+    number_array("exp", "input", input)
+    return Exp.apply(input)
 
 
-def log(a):
+def log(input):
     """Natural logarithm (NaN for negative input, -inf at 0, propagated, never raised)."""
-    number_array("log", "input", a)
-    return Log.apply(a)
+    number_array("log", "input", input)
+    return Log.apply(input)
 
 
-def sqrt(a):
+def sqrt(input):
     """Square root."""
-    number_array("sqrt", "input", a)
-    return Sqrt.apply(a)
+    number_array("sqrt", "input", input)
+    return Sqrt.apply(input)
 
 
-def abs(a):
-    """|a|; gradient sign(a), PyTorch's sign: 0 at 0 and at NaN (the forward keeps NaN)."""
-    number_array("abs", "input", a)
-    return Abs.apply(a)
+def abs(input):
+    """|input|; gradient sign(input), PyTorch's sign: 0 at 0 and at NaN (the forward keeps NaN)."""
+    number_array("abs", "input", input)
+    return Abs.apply(input)
 
 
 def clamp(input, min=None, max=None):

@@ -10,6 +10,15 @@ from ._util import broadcast_shape, normalize_axes, normalize_axis, pick_axis, u
 from .checks import int_tuple, number_array
 
 
+def _one_spelling(op, keyword, positional, given) -> tuple:
+    """The sizes given positionally or by `keyword` (torch's keyword form), not both."""
+    if given is None:
+        return positional
+    if positional:
+        raise TypeError(f"{op}: give {keyword} positionally or as {keyword}=, not both")
+    return (given,)
+
+
 def _shape_args(shape) -> tuple:
     """Accept reshape(2, 3) as well as reshape((2, 3))."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -214,22 +223,28 @@ class Where(Function):
         return None, grad_a, grad_b
 
 
-def reshape(a, *shape):
-    """`a` with a new shape of the same size (one entry may be -1)."""
-    number_array("reshape", "input", a)
-    return Reshape.apply(a, _shape_args(shape))
+def reshape(input, *sizes, shape=None):
+    """`input` with a new shape of the same size (one entry may be -1).
+
+    reshape(input, (2, 3)), reshape(input, 2, 3) and torch's keyword form reshape(input, shape=(2, 3)).
+    """
+    number_array("reshape", "input", input)
+    return Reshape.apply(input, _shape_args(_one_spelling("reshape", "shape", sizes, shape)))
 
 
-def permute(a, *dims):
-    """Reorder axes: out.shape[i] == a.shape[dims[i]] (PyTorch's permute)."""
-    number_array("permute", "input", a)
-    return Permute.apply(a, _shape_args(dims))
+def permute(input, *order, dims=None):
+    """Reorder axes: out.shape[i] == input.shape[dims[i]] (PyTorch's permute).
+
+    permute(input, (0, 2, 1)), permute(input, 0, 2, 1) and permute(input, dims=(0, 2, 1)).
+    """
+    number_array("permute", "input", input)
+    return Permute.apply(input, _shape_args(_one_spelling("permute", "dims", order, dims)))
 
 
-def transpose(a, dim0=None, dim1=None):
+def transpose(input, dim0=None, dim1=None):
     """Swap axes dim0 and dim1 (PyTorch); with neither given, reverse all axes (NumPy's .T)."""
-    number_array("transpose", "input", a)
-    ndim = np.ndim(a.array if isinstance(a, Tensor) else a)
+    number_array("transpose", "input", input)
+    ndim = np.ndim(input.array if isinstance(input, Tensor) else input)
     dims = list(range(ndim))[::-1]
     if dim0 is not None or dim1 is not None:
         if dim0 is None or dim1 is None:
@@ -238,46 +253,46 @@ def transpose(a, dim0=None, dim1=None):
         dims = list(range(ndim))
         if ndim:  # a 0-d tensor has the one "axis" 0, and swapping it with itself changes nothing
             dims[d0], dims[d1] = d1, d0
-    return Permute.apply(a, tuple(dims))
+    return Permute.apply(input, tuple(dims))
 
 
-def flatten(a, start_dim=0, end_dim=-1):
+def flatten(input, start_dim=0, end_dim=-1):
     """Merge axes start_dim..end_dim (inclusive) into one, as torch.flatten."""
-    number_array("flatten", "input", a)
-    shape = np.shape(a.array if isinstance(a, Tensor) else a)
+    number_array("flatten", "input", input)
+    shape = np.shape(input.array if isinstance(input, Tensor) else input)
     if len(shape) == 0:
-        return reshape(a, 1)
+        return reshape(input, 1)
     start = normalize_axis(start_dim, len(shape), "flatten")
     end = normalize_axis(end_dim, len(shape), "flatten")
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     merged = int(np.prod(shape[start:end + 1]))
-    return reshape(a, shape[:start] + (merged,) + shape[end + 1:])
+    return reshape(input, shape[:start] + (merged,) + shape[end + 1:])
 
 
-def squeeze(a, axis=None, *, dim=None):
+def squeeze(input, dim=None, *, axis=None):
     """Drop size-1 axes: all of them, or those among the given axis / tuple of axes.
 
     As PyTorch: a given axis whose size is not 1 is kept (no error), and an empty tuple drops nothing.
     """
-    number_array("squeeze", "input", a)
+    number_array("squeeze", "input", input)
     axis = pick_axis(axis, dim, "squeeze")
-    shape = np.shape(a.array if isinstance(a, Tensor) else a)
+    shape = np.shape(input.array if isinstance(input, Tensor) else input)
     if axis is None:
-        return reshape(a, tuple(n for n in shape if n != 1))
+        return reshape(input, tuple(n for n in shape if n != 1))
     if isinstance(axis, (tuple, list)) and len(axis) == 0:
-        return reshape(a, shape)
+        return reshape(input, shape)
     axes = normalize_axes(axis, len(shape), "squeeze")
-    return reshape(a, tuple(n for i, n in enumerate(shape) if not (i in axes and n == 1)))
+    return reshape(input, tuple(n for i, n in enumerate(shape) if not (i in axes and n == 1)))
 
 
-def unsqueeze(a, axis=None, *, dim=None):
-    """Insert a size-1 axis at `axis` (negative counts from the end of the result)."""
-    number_array("unsqueeze", "input", a)
+def unsqueeze(input, dim=None, *, axis=None):
+    """Insert a size-1 axis at `dim` (negative counts from the end of the result)."""
+    number_array("unsqueeze", "input", input)
     axis = pick_axis(axis, dim, "unsqueeze")
-    shape = np.shape(a.array if isinstance(a, Tensor) else a)
+    shape = np.shape(input.array if isinstance(input, Tensor) else input)
     axis = normalize_axis(axis, len(shape) + 1, "unsqueeze")
-    return reshape(a, shape[:axis] + (1,) + shape[axis:])
+    return reshape(input, shape[:axis] + (1,) + shape[axis:])
 
 
 def index_arrays(index):
@@ -291,10 +306,10 @@ def index_arrays(index):
     return index
 
 
-def getitem(a, index):
-    """a[index] with NumPy's basic and advanced indexing (tensors inside the index are allowed)."""
-    number_array("getitem", "input", a)
-    return GetItem.apply(a, index_arrays(index))
+def getitem(input, index):
+    """input[index] with NumPy's basic and advanced indexing (tensors inside the index are allowed)."""
+    number_array("getitem", "input", input)
+    return GetItem.apply(input, index_arrays(index))
 
 
 def setitem(input, index, value):
@@ -355,13 +370,13 @@ def stack(tensors, dim=None, *, axis=None):
     return Stack.apply(*tensors, axis=axis)
 
 
-def split(a, split_size_or_sections, dim=None, *, axis=None):
+def split(tensor, split_size_or_sections, dim=None, *, axis=None):
     """Split into pieces: an int gives pieces of that size (the last may be smaller, as
-    torch.split), a list gives the sizes."""
-    number_array("split", "input", a)
+    torch.split), a list gives the sizes. The first argument is `tensor`, torch.split's name."""
+    number_array("split", "tensor", tensor)
     axis = pick_axis(axis, dim, "split")
     axis = 0 if axis is None else axis
-    shape = np.shape(a.array if isinstance(a, Tensor) else a)
+    shape = np.shape(tensor.array if isinstance(tensor, Tensor) else tensor)
     axis = normalize_axis(axis, len(shape), "split")
     n = shape[axis]
     if isinstance(split_size_or_sections, (int, np.integer)):
@@ -373,22 +388,23 @@ def split(a, split_size_or_sections, dim=None, *, axis=None):
         sizes = [int(s) for s in split_size_or_sections]
         if builtins.sum(sizes) != n or builtins.min(sizes) < 0:
             raise ValueError(f"split: sizes {sizes} do not add up to {n}, the length of axis {axis}")
-    return Split.apply(a, sizes, axis)
+    return Split.apply(tensor, sizes, axis)
 
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
 
-def pad(a, pad, mode="constant", value=0.0):
+def pad(input, pad, mode="constant", value=None):
     """Pad the last len(pad)//2 axes, PyTorch's F.pad order: (last_before, last_after,
     second_last_before, ...). Modes: constant (with `value`), reflect, replicate, circular.
 
     A negative width crops that many entries from that side instead, as in PyTorch (so
     pad(x, (-1, -1)) drops the first and last column); the crop comes first, then the padding.
+    value=None pads with 0, as PyTorch.
     """
     op = "pad"
-    number_array(op, "input", a)
-    shape = np.shape(a.array if isinstance(a, Tensor) else a)
+    number_array(op, "input", input)
+    shape = np.shape(input.array if isinstance(input, Tensor) else input)
     if not isinstance(pad, (tuple, list)) or len(pad) % 2 or len(pad) // 2 > len(shape):
         raise ValueError(f"{op}: needs an even number of widths, at most 2 per axis of {shape}, got {pad!r}")
     pad = int_tuple(pad, len(pad), "pad", op, minimum=None)
@@ -412,13 +428,13 @@ def pad(a, pad, mode="constant", value=0.0):
         if mode == "circular" and largest > n:
             raise ValueError(f"{op}: circular padding {largest} must not exceed the axis size {n}")
     if any(c != slice(None) for c in crop):
-        a = getitem(a, tuple(crop))
-    return Pad.apply(a, tuple(widths), mode, value)
+        input = getitem(input, tuple(crop))
+    return Pad.apply(input, tuple(widths), mode, 0.0 if value is None else value)
 
 
-def where(condition, a, b):
-    """Elementwise choice: a where condition is true, else b (broadcasting all three)."""
+def where(condition, input, other):
+    """Elementwise choice: input where condition is true, else other (broadcasting all three)."""
     number_array("where", "condition", condition)
-    number_array("where", "input", a)
-    number_array("where", "other", b)
-    return Where.apply(condition.array if isinstance(condition, Tensor) else condition, a, b)
+    number_array("where", "input", input)
+    number_array("where", "other", other)
+    return Where.apply(condition.array if isinstance(condition, Tensor) else condition, input, other)

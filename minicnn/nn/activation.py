@@ -5,53 +5,57 @@ from .. import functional as F
 from .module import Module
 
 
-class ReLU(Module):
-    """max(x, 0). inplace=True overwrites x (Tensor.relu_), as PyTorch's flag does."""
+class InPlaceActivation(Module):
+    """An activation with PyTorch's `inplace` flag: True writes the result over the input."""
 
     def __init__(self, inplace: bool = False):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, x):
-        return F.relu(x, inplace=self.inplace)
-
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
 
 
-class LeakyReLU(Module):
+class ReLU(InPlaceActivation):
+    """max(x, 0). inplace=True overwrites x (Tensor.relu_), as PyTorch's flag does."""
+
+    def forward(self, x):
+        return F.relu(x, inplace=self.inplace)
+
+
+class LeakyReLU(InPlaceActivation):
     """x for x > 0, negative_slope * x otherwise."""
 
-    def __init__(self, negative_slope: float = 0.01):
-        super().__init__()
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+        super().__init__(inplace)
         self.negative_slope = negative_slope
 
     def forward(self, x):
-        return F.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return ", ".join(filter(None, [f"negative_slope={self.negative_slope}", super().extra_repr()]))
 
 
-class ELU(Module):
+class ELU(InPlaceActivation):
     """x for x > 0, alpha * (exp(x) - 1) otherwise."""
 
-    def __init__(self, alpha: float = 1.0):
-        super().__init__()
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__(inplace)
         self.alpha = alpha
 
     def forward(self, x):
-        return F.elu(x, self.alpha)
+        return F.elu(x, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return ", ".join(filter(None, [f"alpha={self.alpha}", super().extra_repr()]))
 
 
-class Hardsigmoid(Module):
+class Hardsigmoid(InPlaceActivation):
     """clip(x / 6 + 1/2, 0, 1), PyTorch's piecewise-linear sigmoid."""
 
     def forward(self, x):
-        return F.hardsigmoid(x)
+        return F.hardsigmoid(x, self.inplace)
 
 
 class Tanh(Module):
@@ -68,18 +72,18 @@ class Sigmoid(Module):
         return F.sigmoid(x)
 
 
-class ReLU6(Module):
+class ReLU6(InPlaceActivation):
     """min(max(x, 0), 6)."""
 
     def forward(self, x):
-        return F.relu6(x)
+        return F.relu6(x, self.inplace)
 
 
-class Hardswish(Module):
+class Hardswish(InPlaceActivation):
     """x * relu6(x + 3) / 6 (MobileNetV3)."""
 
     def forward(self, x):
-        return F.hardswish(x)
+        return F.hardswish(x, self.inplace)
 
 
 class GELU(Module):
@@ -98,11 +102,11 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class SiLU(Module):
+class SiLU(InPlaceActivation):
     """x * sigmoid(x) (swish)."""
 
     def forward(self, x):
-        return F.silu(x)
+        return F.silu(x, self.inplace)
 
 
 class Softplus(Module):
