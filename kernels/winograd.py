@@ -59,12 +59,12 @@ Backward passes (Lavin & Gray sec. 4), both Winograd too:
 from __future__ import annotations
 
 import dataclasses
+import math
 from fractions import Fraction
 
 import numpy as np
 from numba import njit, prange
 
-from . import threads
 from .registry import DTYPES, ConvAlgorithm
 
 
@@ -133,119 +133,204 @@ F4X3 = MinimalFiltering.from_points(4, 3, (0, 1, -1, 2, -2))
 F3X2 = MinimalFiltering.from_points(3, 2, (0, 1, -1))  # the weight gradient's
 
 
-# ---- the fused transform loops -------------------------------------------------------------------
-# Both loops work on blocks of BLOCK consecutive tiles of one channel, tile index innermost: the
-# arithmetic then runs along contiguous vectors (SIMD) whatever the image size, a block's buffers
-# stay in the L1 cache, and the tiles come out in the column order of the GEMM operands.
-BLOCK = 128
+# ---- the block transforms ------------------------------------------------------------------------
+# Each works on a block of tiles of one channel, tile index q innermost: every loop over q runs along
+# contiguous vectors (SIMD) whatever the image size, reading or writing the image at the tiles'
+# places (a gather, a scatter, masked where a tile overhangs the image), and the tiles come out in
+# the column order of the GEMM operands.
+@njit(cache=True)
+def locate_tiles(shape, first, count, tiles_h, tiles_w, step, pad_top, pad_left, corner, rows, cols):
+    """Where the tiles at positions first, ..., first + count - 1 lie in an array of `shape` (N, C, H, W):
+    position (n, s, t), in that order, has its corner at (s*step - pad_top, t*step - pad_left) of image n.
+
+    corner[q]: the flat index of that corner in channel 0 (maybe outside the array); rows[u, q] and
+    cols[v, q]: whether the tile's row u and column v lie inside the image."""
+    _, channels, height, width = shape
+    size = rows.shape[0]
+    n, rest = divmod(first, tiles_h * tiles_w)
+    s, t = divmod(rest, tiles_w)
+    for q in range(count):
+        top, left = s * step - pad_top, t * step - pad_left
+        corner[q] = (n * channels * height + top) * width + left
+        for u in range(size):
+            rows[u, q] = 0 <= top + u < height
+            cols[u, q] = 0 <= left + u < width
+        t += 1
+        if t == tiles_w:
+            t, s = 0, s + 1
+            if s == tiles_h:
+                s, n = 0, n + 1
 
 
-@njit(parallel=True, cache=True)
-def winograd_tile_transform(x, transform, out, step, pad_top, pad_left, tiles_h, tiles_w):
-    """out[i*a + j, c, (n, s, t)] = (L d L^T)[i, j] for every t x t tile d of x (N, C, H, W), the one
-    whose corner is at (s*step - pad_top, t*step - pad_left), zero outside x; L = transform (a x t).
+@njit(cache=True)
+def transform_tiles(x, c, transform, corner, rows, cols, count, out, d, half):
+    """out[i*a + j, c, q] = (L d_q L^T)[i, j] for q < count, d_q the t x t tile of x (N, C, H, W) in
+    channel c placed by `locate_tiles` (corner, rows, cols), zero outside x; L = transform (a x t).
 
-    Serves B^T d B (input tiles, t = a, step m) and G g G^T (the 2x2 pieces of dL/dy, for the
-    weight gradient). out: (a*a, C, N * tiles_h * tiles_w), so that each xi is one GEMM operand.
+    Serves B^T d B (input tiles, t = a) and G g G^T (the 2x2 pieces of dL/dy, for the weight
+    gradient). d (>= t, t, count) and half (>= a, t, count): scratch.
     """
-    n_batch, channels, height, width = x.shape
+    _, _, height, width = x.shape
     size_a, size_t = transform.shape
-    tiles = tiles_h * tiles_w
-    positions = n_batch * tiles
-    blocks = (positions + BLOCK - 1) // BLOCK
-    for task in prange(channels * blocks):  # tasks write disjoint slices of out
-        c, first = task // blocks, (task % blocks) * BLOCK
-        count = min(BLOCK, positions - first)
-        d = np.empty((size_t, size_t, BLOCK), x.dtype)
-        n, rest = divmod(first, tiles)
-        s, t = divmod(rest, tiles_w)
-        for q in range(count):  # cut out the tiles, zero outside x
-            h0, w0 = s * step - pad_top, t * step - pad_left
-            if h0 >= 0 and w0 >= 0 and h0 + size_t <= height and w0 + size_t <= width:
-                for u in range(size_t):
-                    for v in range(size_t):
-                        d[u, v, q] = x[n, c, h0 + u, w0 + v]
-            else:
-                for u in range(size_t):
-                    for v in range(size_t):
-                        h, w = h0 + u, w0 + v
-                        d[u, v, q] = x[n, c, h, w] if 0 <= h < height and 0 <= w < width else 0.0
-            t += 1  # the next tile, in (n, s, t) order
-            if t == tiles_w:
-                t, s = 0, s + 1
-                if s == tiles_h:
-                    s, n = 0, n + 1
-        # L d, then (L d) L^T. The transforms are about 40% zeros: skipping them saves that much.
-        half = np.zeros((size_a, size_t, BLOCK), x.dtype)
-        for i in range(size_a):
-            for u in range(size_t):
-                coefficient = transform[i, u]
-                if coefficient != 0.0:
-                    for v in range(size_t):
-                        for q in range(count):
-                            half[i, v, q] += coefficient * d[u, v, q]
-        for i in range(size_a):
-            for j in range(size_a):
-                target = out[i * size_a + j, c, first:first + count]
-                target[:] = 0.0
+    values = x.reshape(-1)
+    for u in range(size_t):  # cut out the tiles, zero outside x
+        for v in range(size_t):
+            offset = (c * height + u) * width + v
+            for q in range(count):
+                d[u, v, q] = values[corner[q] + offset] if rows[u, q] and cols[v, q] else 0.0
+    # L d, then (L d) L^T. The transforms are about 40% zeros: skipping them saves that much.
+    half[:size_a, :size_t, :count] = 0.0
+    for i in range(size_a):
+        for u in range(size_t):
+            coefficient = transform[i, u]
+            if coefficient != 0.0:
                 for v in range(size_t):
-                    coefficient = transform[j, v]
-                    if coefficient != 0.0:
-                        for q in range(count):
-                            target[q] += coefficient * half[i, v, q]
+                    for q in range(count):
+                        half[i, v, q] += coefficient * d[u, v, q]
+    for i in range(size_a):
+        for j in range(size_a):
+            target = out[i * size_a + j, c, :count]
+            target[:] = 0.0
+            for v in range(size_t):
+                coefficient = transform[j, v]
+                if coefficient != 0.0:
+                    for q in range(count):
+                        target[q] += coefficient * half[i, v, q]
+
+
+@njit(cache=True)
+def untransform_tiles(products, k, transform, y, corner, rows, cols, count, half, result):
+    """Channel k of y (N, K, oH, oW) at the m x m tiles placed by `locate_tiles` (corner, rows, cols)
+    = A^T P_q A, P_q[i, j] = products[i*a + j, k, q], for q < count, cropped to y. transform = A^T
+    (m x a). half (>= a, m, count) and result (m, m, count): scratch."""
+    _, _, out_h, out_w = y.shape
+    size_m, size_a = transform.shape
+    # P A (half[i, j] = sum_l P[i, l] A^T[j, l]), then A^T (P A), a block of tiles at once.
+    half[:size_a, :size_m, :count] = 0.0
+    for i in range(size_a):
+        for l in range(size_a):
+            source = products[i * size_a + l, k, :count]
+            for j in range(size_m):
+                coefficient = transform[j, l]
+                if coefficient != 0.0:
+                    for q in range(count):
+                        half[i, j, q] += coefficient * source[q]
+    result[:, :, :count] = 0.0
+    for row in range(size_m):
+        for i in range(size_a):
+            coefficient = transform[row, i]
+            if coefficient != 0.0:
+                for j in range(size_m):
+                    for q in range(count):
+                        result[row, j, q] += coefficient * half[i, j, q]
+    values = y.reshape(-1)
+    for row in range(size_m):  # put the tiles in place; the last ones overhang y: crop
+        for col in range(size_m):
+            offset = (k * out_h + row) * out_w + col
+            for q in range(count):
+                if rows[row, q] and cols[col, q]:
+                    values[corner[q] + offset] = result[row, col, q]
+
+
+# ---- the fused kernels ---------------------------------------------------------------------------
+# One task takes a block of consecutive tiles through the whole algorithm: the input transform of
+# every channel, the a^2 GEMMs over the channels (BLAS, called from Numba) and the output transform
+# straight into y. Its buffers (a^2 x channels x tiles) are sized to stay in the L2 cache: the
+# transformed tensors never travel to memory and back, and nothing the size of a layer is
+# allocated per call (two such buffers alive at once cost their page faults on every call).
+@njit(parallel=True, cache=True)
+def winograd_fused_conv2d(x, transformed_w, input_transform, output_transform, y, pad_top, pad_left,
+                          tiles_h, tiles_w, groups, block):
+    """y = the Winograd convolution of x (N, C, H, W) with the transformed filters (a*a, K, C/G):
+    for each block of `block` tiles, V = B^T d B, M[xi] = U[xi] V[xi] per group, y tile = A^T M A."""
+    n_batch, channels = x.shape[:2]
+    filters = y.shape[1]
+    size_m, size_a = output_transform.shape
+    points = size_a * size_a
+    c_group, k_group = channels // groups, filters // groups
+    positions = n_batch * tiles_h * tiles_w
+    for task in prange((positions + block - 1) // block):  # tasks write disjoint tiles of y
+        first = task * block
+        count = min(block, positions - first)
+        transformed = np.empty((points, channels, block), x.dtype)
+        transformed[:, :, count:] = 0.0  # a last, short block: the GEMMs' spare columns
+        corner = np.empty(block, np.int64)
+        rows, cols = np.empty((size_a, block), np.bool_), np.empty((size_a, block), np.bool_)
+        locate_tiles(x.shape, first, count, tiles_h, tiles_w, size_m, pad_top, pad_left, corner, rows, cols)
+        d = np.empty((size_a, size_a, block), x.dtype)
+        half = np.empty((size_a, size_a, block), x.dtype)
+        for c in range(channels):
+            transform_tiles(x, c, input_transform, corner, rows, cols, count, transformed, d, half)
+        products = np.empty((points, filters, block), x.dtype)
+        for xi in range(points):
+            for g in range(groups):
+                k0, c0 = g * k_group, g * c_group
+                np.dot(transformed_w[xi, k0:k0 + k_group], transformed[xi, c0:c0 + c_group], products[xi, k0:k0 + k_group])
+        result = np.empty((size_m, size_m, block), x.dtype)
+        locate_tiles(y.shape, first, count, tiles_h, tiles_w, size_m, 0, 0, corner, rows, cols)
+        for k in range(filters):
+            untransform_tiles(products, k, output_transform, y, corner, rows, cols, count, half, result)
 
 
 @njit(parallel=True, cache=True)
-def winograd_output_transform(products, transform, y, tiles_h, tiles_w):
-    """y[n, k] tile (s, t) = A^T P A with P[i, j] = products[i*a + j, k, (n, s, t)], cropped to y.
-
-    products: (a*a, K, N * tiles_h * tiles_w), transform = A^T (m x a), y: (N, K, oH, oW) with
-    oH <= m * tiles_h and oW <= m * tiles_w.
-    """
-    n_batch, channels, out_h, out_w = y.shape
-    size_m, size_a = transform.shape
-    tiles = tiles_h * tiles_w
-    positions = n_batch * tiles
-    blocks = (positions + BLOCK - 1) // BLOCK
-    for task in prange(channels * blocks):
-        k, first = task // blocks, (task % blocks) * BLOCK
-        count = min(BLOCK, positions - first)
-        # P A (half[i, j] = sum_l P[i, l] A^T[j, l]), then A^T (P A), a block of tiles at once.
-        half = np.zeros((size_a, size_m, BLOCK), y.dtype)
-        for i in range(size_a):
-            for l in range(size_a):
-                source = products[i * size_a + l, k, first:first + count]
-                for j in range(size_m):
-                    coefficient = transform[j, l]
-                    if coefficient != 0.0:
-                        for q in range(count):
-                            half[i, j, q] += coefficient * source[q]
-        result = np.zeros((size_m, size_m, BLOCK), y.dtype)
-        for row in range(size_m):
-            for i in range(size_a):
-                coefficient = transform[row, i]
-                if coefficient != 0.0:
-                    for j in range(size_m):
-                        for q in range(count):
-                            result[row, j, q] += coefficient * half[i, j, q]
-        n, rest = divmod(first, tiles)
-        s, t = divmod(rest, tiles_w)
-        for q in range(count):  # put the tiles in place; the last ones overhang y: crop
-            rows, cols = min(size_m, out_h - s * size_m), min(size_m, out_w - t * size_m)
-            for row in range(rows):
-                for col in range(cols):
-                    y[n, k, s * size_m + row, t * size_m + col] = result[row, col, q]
-            t += 1
-            if t == tiles_w:
-                t, s = 0, s + 1
-                if s == tiles_h:
-                    s, n = 0, n + 1
+def winograd_fused_weight_products(x, grad_y, input_transform, filter_transform, pad_top, pad_left,
+                                   tiles_h, tiles_w, groups, block, parts):
+    """The weight gradient's products, sum over tiles q of (G dy_q G^T)[xi] (B^T x_q B)[xi], as
+    `parts` partial sums (parts, a*a, K, C/G) over interleaved blocks of tiles (a fixed number, so
+    the rounding does not depend on the thread count). x_q: the a x a tiles of x (N, C, H, W), 2
+    apart; dy_q: the 2x2 pieces of grad_y (N, K, oH, oW)."""
+    n_batch, channels = x.shape[:2]
+    filters = grad_y.shape[1]
+    size_a = input_transform.shape[0]
+    step = filter_transform.shape[1]
+    points = size_a * size_a
+    c_group, k_group = channels // groups, filters // groups
+    positions = n_batch * tiles_h * tiles_w
+    blocks = (positions + block - 1) // block
+    sums = np.zeros((parts, points, filters, c_group), x.dtype)
+    for part in prange(parts):  # each part writes its own sums[part]
+        tiles_x = np.empty((points, channels, block), x.dtype)
+        tiles_dy = np.empty((points, filters, block), x.dtype)
+        d = np.empty((size_a, size_a, block), x.dtype)
+        half = np.empty((size_a, size_a, block), x.dtype)
+        product = np.empty((k_group, c_group), x.dtype)
+        corner = np.empty(block, np.int64)
+        rows, cols = np.empty((size_a, block), np.bool_), np.empty((size_a, block), np.bool_)
+        for b in range(part, blocks, parts):
+            first = b * block
+            count = min(block, positions - first)
+            tiles_x[:, :, count:] = 0.0  # a last, short block adds nothing past its tiles
+            tiles_dy[:, :, count:] = 0.0
+            locate_tiles(x.shape, first, count, tiles_h, tiles_w, step, pad_top, pad_left, corner, rows, cols)
+            for c in range(channels):
+                transform_tiles(x, c, input_transform, corner, rows, cols, count, tiles_x, d, half)
+            locate_tiles(grad_y.shape, first, count, tiles_h, tiles_w, step, 0, 0, corner, rows, cols)
+            for k in range(filters):
+                transform_tiles(grad_y, k, filter_transform, corner, rows, cols, count, tiles_dy, d, half)
+            for xi in range(points):
+                for g in range(groups):
+                    k0, c0 = g * k_group, g * c_group
+                    np.dot(tiles_dy[xi, k0:k0 + k_group], tiles_x[xi, c0:c0 + c_group].T, product)
+                    sums[part, xi, k0:k0 + k_group] += product
+    return sums
 
 
 # ---- the convolution -----------------------------------------------------------------------------
+BLOCK_BYTES = 512 * 1024  # a task's transformed tiles and products: half a (1 MiB) L2 cache
+BLOCK_MIN, BLOCK_MAX = 16, 256  # tiles per task: enough columns for an efficient GEMM, few tasks' overhead
+WEIGHT_PARTS = 8  # partial sums of the weight gradient: tasks for the threads, a fixed rounding
+
+
 def _tiles(size: int, m: int) -> int:
     """Tiles of m outputs that cover `size` outputs: ceil(size / m); the last may overhang."""
     return -(-size // m)
+
+
+def _block(a: int, channels: int, filters: int, itemsize: int) -> int:
+    """Tiles per task: as many as fit BLOCK_BYTES of transformed tiles and products, a multiple of
+    16 (whole SIMD vectors) between BLOCK_MIN and BLOCK_MAX."""
+    fitting = BLOCK_BYTES // (a * a * (channels + filters) * itemsize)
+    return int(min(BLOCK_MAX, max(BLOCK_MIN, fitting // 16 * 16)))
 
 
 def _transform_filters(matrix, weight):
@@ -254,7 +339,7 @@ def _transform_filters(matrix, weight):
     Row-major, vec(L w L^T) = (L kron L) vec(w), and the K*C filters are the columns."""
     kronecker = np.kron(matrix, matrix).astype(weight.dtype)  # (a*a, r*r)
     filters = weight.reshape(-1, kronecker.shape[1])
-    return (kronecker @ filters.T).reshape(kronecker.shape[0], *weight.shape[:2])
+    return np.ascontiguousarray((kronecker @ filters.T).reshape(kronecker.shape[0], *weight.shape[:2]))
 
 
 def winograd_conv2d(x, weight, groups, pad_top, pad_left, out_h, out_w, variant):
@@ -264,20 +349,15 @@ def winograd_conv2d(x, weight, groups, pad_top, pad_left, out_h, out_w, variant)
     x: (N, C, H, W), weight: (K, C/groups, 3, 3), C-contiguous, float32 or float64.
     """
     n_batch, channels = x.shape[:2]
-    filters, group_channels = weight.shape[:2]
-    dtype, m, a = x.dtype, variant.m, variant.a
-    tiles_h, tiles_w = _tiles(out_h, m), _tiles(out_w, m)
-    positions = n_batch * tiles_h * tiles_w
-    transformed_x = np.empty((a * a, channels, positions), dtype)
-    winograd_tile_transform(x, variant.input_transform.astype(dtype), transformed_x, m, pad_top, pad_left,
-                            tiles_h, tiles_w)
-    transformed_w = _transform_filters(variant.filter_transform, weight)
-    # One call, a^2 * groups GEMMs (K/G x C/G)(C/G x positions), each dispatched to BLAS.
-    products = threads.matmul(transformed_w.reshape(a * a, groups, filters // groups, group_channels),
-                         transformed_x.reshape(a * a, groups, group_channels, positions))
+    filters = weight.shape[0]
+    dtype = x.dtype
     y = np.empty((n_batch, filters, out_h, out_w), dtype)
-    winograd_output_transform(products.reshape(a * a, filters, positions), variant.output_transform.astype(dtype),
-                              y, tiles_h, tiles_w)
+    if y.size == 0:
+        return y
+    winograd_fused_conv2d(x, _transform_filters(variant.filter_transform, weight),
+                          variant.input_transform.astype(dtype), variant.output_transform.astype(dtype), y,
+                          pad_top, pad_left, _tiles(out_h, variant.m), _tiles(out_w, variant.m), groups,
+                          _block(variant.a, channels, filters, dtype.itemsize))
     return y
 
 
@@ -318,23 +398,17 @@ def winograd_backward_weight(x, grad_y, geometry):
     """dL/dw (K, C/G, 1, 3, 3) by F(3x3, 2x2): see the module docstring."""
     x_shape, w_shape, y_shape = _planes(geometry)
     (top, _), (left, _) = geometry.padding[1:]
-    n_batch, channels = x_shape[:2]
-    filters, group_channels = w_shape[:2]
-    groups, dtype, a = geometry.groups, geometry.dtype, F3X2.a
+    channels, filters, dtype = x_shape[1], w_shape[0], geometry.dtype
     tiles_h, tiles_w = _tiles(y_shape[2], 2), _tiles(y_shape[3], 2)
-    positions = n_batch * tiles_h * tiles_w
-    transformed_x = np.empty((a * a, channels, positions), dtype)
-    winograd_tile_transform(x.reshape(x_shape), F3X2.input_transform.astype(dtype), transformed_x, 2, top, left,
-                            tiles_h, tiles_w)
-    transformed_gy = np.empty((a * a, filters, positions), dtype)
-    winograd_tile_transform(grad_y.reshape(y_shape), F3X2.filter_transform.astype(dtype), transformed_gy, 2, 0, 0,
-                            tiles_h, tiles_w)
-    # a^2 * groups GEMMs (K/G x positions)(positions x C/G), the sum over images and tiles.
-    products = threads.matmul(transformed_gy.reshape(a * a, groups, filters // groups, positions),
-                         transformed_x.reshape(a * a, groups, group_channels, positions).transpose(0, 1, 3, 2))
+    if math.prod(y_shape) == 0 or channels == 0:  # nothing to sum: no tiles, or no filters to sum into
+        return np.zeros(geometry.weight_shape, dtype)
+    sums = winograd_fused_weight_products(x.reshape(x_shape), grad_y.reshape(y_shape), F3X2.input_transform.astype(dtype),
+                                          F3X2.filter_transform.astype(dtype), top, left, tiles_h, tiles_w,
+                                          geometry.groups, _block(F3X2.a, channels, filters, dtype.itemsize),
+                                          WEIGHT_PARTS)
     # A^T P A for every (k, c), as _transform_filters does G g G^T.
     inverse = np.kron(F3X2.output_transform, F3X2.output_transform).astype(dtype)  # (9, a*a)
-    grad_w = inverse @ products.reshape(a * a, filters * group_channels)
+    grad_w = inverse @ sums.sum(axis=0).reshape(F3X2.a ** 2, -1)
     return np.ascontiguousarray(grad_w.T).reshape(geometry.weight_shape)
 
 
