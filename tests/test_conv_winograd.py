@@ -184,6 +184,38 @@ def test_data_gradient_with_padding_beyond_the_kernel():
         check(name, np.float64, (1, 2, 4, 5), 3, ((3, 4), (2, 3)), 1)
 
 
+# ---- the fused kernels' blocks of tiles ----------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("block, parts", [(16, 3), (16, 8), (32, 1)])
+def test_many_blocks_of_tiles_and_a_short_last_one(monkeypatch, name, block, parts):
+    """Blocks cut across images and tile rows, the last block short, the weight gradient's blocks
+    shared between fewer or more partial sums than there are blocks."""
+    monkeypatch.setattr(winograd, "BLOCK_MIN", block)
+    monkeypatch.setattr(winograd, "BLOCK_MAX", block)
+    monkeypatch.setattr(winograd, "WEIGHT_PARTS", parts)
+    check(name, np.float64, (3, 4, 13, 11), 6, ((1, 2), (0, 1)), 2)
+    check(name, np.float32, (5, 3, 9, 10), 2, ((1, 1), (1, 1)), 1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_do_not_depend_on_the_thread_count(name):
+    """The weight gradient sums a fixed number of partial sums, whatever the threads: same bits."""
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((4, 8, 20, 20)), rng.standard_normal((8, 8, 3, 3))
+    grad_y = rng.standard_normal((4, 8, 20, 20))
+    previous = mc.get_num_threads()
+    if previous == 1:
+        pytest.skip("one thread only")
+    many = run(name, x, w, grad_y, ((1, 1), (1, 1)), 1)
+    try:
+        mc.set_num_threads(1)
+        one = run(name, x, w, grad_y, ((1, 1), (1, 1)), 1)
+    finally:
+        mc.set_num_threads(previous)
+    for a, b in zip(one, many):
+        assert np.array_equal(a, b)
+
+
 # ---- finite differences ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("shape, filters, pads, groups", [((2, 2, 5, 7), 3, ((1, 2), (0, 1)), 1),
