@@ -252,8 +252,7 @@ def winograd_fused_conv2d(x, transformed_w, input_transform, output_transform, y
     for task in prange((positions + block - 1) // block):  # tasks write disjoint tiles of y
         first = task * block
         count = min(block, positions - first)
-        transformed = np.empty((points, channels, block), x.dtype)
-        transformed[:, :, count:] = 0.0  # a last, short block: the GEMMs' spare columns
+        transformed = np.empty((points, channels, block), x.dtype)  # a short last block: spare columns unused
         corner = np.empty(block, np.int64)
         rows, cols = np.empty((size_a, block), np.bool_), np.empty((size_a, block), np.bool_)
         locate_tiles(x.shape, first, count, tiles_h, tiles_w, size_m, pad_top, pad_left, corner, rows, cols)
@@ -299,8 +298,7 @@ def winograd_fused_weight_products(x, grad_y, input_transform, filter_transform,
         for b in range(part, blocks, parts):
             first = b * block
             count = min(block, positions - first)
-            tiles_x[:, :, count:] = 0.0  # a last, short block adds nothing past its tiles
-            tiles_dy[:, :, count:] = 0.0
+            tiles_dy[:, :, count:] = 0.0  # a short last block: the spare columns add nothing
             locate_tiles(x.shape, first, count, tiles_h, tiles_w, step, pad_top, pad_left, corner, rows, cols)
             for c in range(channels):
                 transform_tiles(x, c, input_transform, corner, rows, cols, count, tiles_x, d, half)
