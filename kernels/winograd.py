@@ -314,13 +314,19 @@ def winograd_fused_weight_products(x, grad_y, input_transform, filter_transform,
 
 
 # ---- the convolution -----------------------------------------------------------------------------
-# Tiles per task: as many as BLOCK_BYTES of transformed tiles and products hold (the 1 MiB L2 cache
-# of the machine measured), but at least BLOCK_MIN, under which the loops over the tiles are too
-# short for SIMD (measured, one thread, batch 64: C = K = 64 at 8x8, 2.3 ms a forward pass with 16
-# tiles, 1.7 with 64; ResNet-18's 64-channel 56x56 layer at batch 8, 14.5 ms and 8.7).
-BLOCK_BYTES = 1024 * 1024
+# Tiles per task: as many as BLOCK_BYTES of transformed tiles and products hold, but at least
+# BLOCK_MIN, under which the loops over the tiles are too short for SIMD, and at most BLOCK_MAX.
+# Measured (one thread): batch 64, C = K = 64 at 8x8, 2.3 ms a forward pass with blocks of 16
+# tiles, 1.7 with 64; ResNet-18's 64-channel 56x56 layer at batch 8, 14.5 ms and 8.7. BLOCK_BYTES
+# 1 to 4 MiB made no difference on these; on VGG's 256-channel layer, 4 MiB (blocks of 128 tiles
+# for the weight gradient) took its weight gradient from 38 ms to 22.
+BLOCK_BYTES = 4 * 2 ** 20
 BLOCK_MIN, BLOCK_MAX = 64, 256
-WEIGHT_PARTS = 8  # partial sums of the weight gradient: tasks for the threads, a fixed rounding
+# The weight gradient's partial sums (each a^2 x K x C/G): tasks for up to WEIGHT_PARTS threads, a
+# number fixed by the shape so that the rounding does not depend on the thread count, and no more
+# than fit WEIGHT_SUMS_BYTES (but at least 2), since each costs a pass over that memory.
+WEIGHT_PARTS = 8
+WEIGHT_SUMS_BYTES = 8 * 2 ** 20
 
 
 def _tiles(size: int, m: int) -> int:
@@ -328,11 +334,20 @@ def _tiles(size: int, m: int) -> int:
     return -(-size // m)
 
 
-def _block(a: int, channels: int, filters: int, itemsize: int) -> int:
-    """Tiles per task: as many as fit BLOCK_BYTES of transformed tiles and products, a multiple of
-    16 (whole SIMD vectors) between BLOCK_MIN and BLOCK_MAX."""
+def _block(positions: int, a: int, channels: int, filters: int, itemsize: int) -> int:
+    """Tiles per task, of `positions`: as many as fit BLOCK_BYTES of transformed tiles and products,
+    or, if more, as many as it takes for them to outweigh the transformed filters (a^2 x K x C) that
+    every task reads again; between BLOCK_MIN and BLOCK_MAX, then evened out over the tasks (a
+    multiple of 16: whole SIMD vectors), so that no thread is left with one short last block."""
     fitting = BLOCK_BYTES // (a * a * (channels + filters) * itemsize)
-    return int(min(BLOCK_MAX, max(BLOCK_MIN, fitting // 16 * 16)))
+    block = min(BLOCK_MAX, max(BLOCK_MIN, fitting, channels * filters // max(channels + filters, 1)))
+    return 16 * _tiles(_tiles(positions, _tiles(positions, block)), 16)
+
+
+def _weight_parts(blocks: int, filter_values: int, itemsize: int) -> int:
+    """How many partial sums the weight gradient's blocks of tiles go to (see WEIGHT_PARTS)."""
+    fitting = WEIGHT_SUMS_BYTES // (F3X2.a ** 2 * filter_values * itemsize)
+    return max(1, min(WEIGHT_PARTS, blocks, max(2, fitting)))
 
 
 def _transform_filters(matrix, weight):
@@ -356,10 +371,11 @@ def winograd_conv2d(x, weight, groups, pad_top, pad_left, out_h, out_w, variant)
     y = np.empty((n_batch, filters, out_h, out_w), dtype)
     if y.size == 0:
         return y
+    tiles_h, tiles_w = _tiles(out_h, variant.m), _tiles(out_w, variant.m)
     winograd_fused_conv2d(x, _transform_filters(variant.filter_transform, weight),
                           variant.input_transform.astype(dtype), variant.output_transform.astype(dtype), y,
-                          pad_top, pad_left, _tiles(out_h, variant.m), _tiles(out_w, variant.m), groups,
-                          _block(variant.a, channels, filters, dtype.itemsize))
+                          pad_top, pad_left, tiles_h, tiles_w, groups,
+                          _block(n_batch * tiles_h * tiles_w, variant.a, channels, filters, dtype.itemsize))
     return y
 
 
@@ -404,10 +420,12 @@ def winograd_backward_weight(x, grad_y, geometry):
     tiles_h, tiles_w = _tiles(y_shape[2], 2), _tiles(y_shape[3], 2)
     if math.prod(y_shape) == 0 or channels == 0:  # nothing to sum: no tiles, or no filters to sum into
         return np.zeros(geometry.weight_shape, dtype)
+    positions = x_shape[0] * tiles_h * tiles_w
+    block = _block(positions, F3X2.a, channels, filters, dtype.itemsize)
+    blocks = _tiles(positions, block)
     sums = winograd_fused_weight_products(x.reshape(x_shape), grad_y.reshape(y_shape), F3X2.input_transform.astype(dtype),
                                           F3X2.filter_transform.astype(dtype), top, left, tiles_h, tiles_w,
-                                          geometry.groups, _block(F3X2.a, channels, filters, dtype.itemsize),
-                                          WEIGHT_PARTS)
+                                          geometry.groups, block, _weight_parts(blocks, filters * w_shape[1], dtype.itemsize))
     # A^T P A for every (k, c), as _transform_filters does G g G^T.
     inverse = np.kron(F3X2.output_transform, F3X2.output_transform).astype(dtype)  # (9, a*a)
     grad_w = inverse @ sums.sum(axis=0).reshape(F3X2.a ** 2, -1)
