@@ -62,6 +62,7 @@ import dataclasses
 import math
 from fractions import Fraction
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -450,19 +451,26 @@ def supports(geometry):
 
 
 def _workspace(geometry, variant) -> int:
-    """Bytes of the transformed filters, input tiles and products of the largest of the three passes."""
+    """Bytes of the largest of the three passes' buffers: the transformed filters (or the weight
+    gradient's partial sums), and for each task running at once (at most get_num_threads()), one
+    block of transformed tiles and products."""
     n, c, h, w = _planes(geometry)[0]
     k, cg = geometry.weight_shape[:2]
     out_h, out_w = geometry.output_spatial[1:]
+    itemsize, threads = geometry.dtype.itemsize, numba.get_num_threads()
 
-    def buffers(a, m, size_h, size_w, c_in, c_out, filter_values):
+    def blocks(a, m, size_h, size_w, c_in, c_out):
+        """a^2 (C + K) x tiles of the tasks at once, and how many blocks there are."""
         positions = n * _tiles(size_h, m) * _tiles(size_w, m)
-        return a * a * (filter_values + (c_in + c_out) * positions)
+        block = _block(positions, a, c_in, c_out, itemsize)
+        return min(threads, _tiles(positions, block)) * a * a * (c_in + c_out) * block, _tiles(positions, block)
 
-    values = max(buffers(variant.a, variant.m, out_h, out_w, c, k, k * cg),   # forward
-                 buffers(variant.a, variant.m, h, w, k, c, k * cg),           # data gradient
-                 buffers(F3X2.a, 2, out_h, out_w, c, k, k * cg))              # weight gradient
-    return values * geometry.dtype.itemsize
+    forward, _ = blocks(variant.a, variant.m, out_h, out_w, c, k)
+    data, _ = blocks(variant.a, variant.m, h, w, k, c)
+    weight, weight_blocks = blocks(F3X2.a, 2, out_h, out_w, c, k)
+    sums = _weight_parts(weight_blocks, k * cg, itemsize) * F3X2.a ** 2 * k * cg
+    filters = variant.a ** 2 * k * cg
+    return max(filters + forward, filters + data, sums + weight) * itemsize
 
 
 def _algorithm(name: str, variant: MinimalFiltering, nan_spread: str) -> ConvAlgorithm:

@@ -267,9 +267,12 @@ def test_unsupported_configurations_say_why(name):
             call()
 
 
-def test_workspace_counts_the_transformed_buffers():
-    """N = C = K = 1, 4x4 input, no padding, F(2x2,3x3): a 4x4 tile per 2x2 output tile. The data
-    gradient is the largest pass: 4 tiles of grad_y, 16 * (filter + 4 input + 4 output tiles)."""
+def test_workspace_counts_the_transformed_filters_and_a_block_of_tiles(monkeypatch):
+    """N = C = K = 1, 4x4 input, no padding, F(2x2,3x3), blocks of 16 tiles: every pass has one block
+    (1 tile forward, 4 in the data gradient, 1 piece of dL/dy) of 16 * (1 + 1) * 16 values, and 16
+    values of transformed filters or of one partial sum."""
+    monkeypatch.setattr(winograd, "BLOCK_MIN", 16)
+    monkeypatch.setattr(winograd, "BLOCK_MAX", 16)
     geometry = conv_geometry("conv2d", np.zeros((1, 1, 4, 4), np.float32), np.zeros((1, 1, 3, 3), np.float32),
                              None, 1, 0, 1, 1, 2)
-    assert ALGORITHMS["winograd_f2x3"].workspace(geometry) == 16 * (1 + 4 + 4) * 4
+    assert ALGORITHMS["winograd_f2x3"].workspace(geometry) == (16 + 16 * 2 * 16) * 4
