@@ -63,7 +63,6 @@ GEMMs and back, in buffers that stay in the cache.
 from __future__ import annotations
 
 import dataclasses
-import math
 from fractions import Fraction
 
 import numba
@@ -305,7 +304,8 @@ def winograd_fused_weight_products(x, grad_y, input_transform, filter_transform,
         for b in range(part, blocks, parts):
             first = b * block
             count = min(block, positions - first)
-            tiles_dy[:, :, count:] = 0.0  # a short last block: the spare columns add nothing
+            tiles_x[:, :, count:] = 0.0  # a short last block: its spare columns add nothing (both
+            tiles_dy[:, :, count:] = 0.0  # zeroed: what np.empty left there may be NaN, and 0 x NaN is NaN)
             locate_tiles(x.shape, first, count, tiles_h, tiles_w, step, pad_top, pad_left, corner, rows, cols)
             for c in range(channels):
                 transform_tiles(x, c, input_transform, corner, rows, cols, count, tiles_x, d, half)
@@ -346,14 +346,15 @@ def _block(positions: int, a: int, channels: int, filters: int, itemsize: int) -
     or, if more, as many as it takes for them to outweigh the transformed filters (a^2 x K x C) that
     every task reads again; between BLOCK_MIN and BLOCK_MAX, then evened out over the tasks (a
     multiple of 16: whole SIMD vectors), so that no thread is left with one short last block."""
-    fitting = BLOCK_BYTES // (a * a * (channels + filters) * itemsize)
+    fitting = BLOCK_BYTES // (a * a * max(channels + filters, 1) * itemsize)
     block = min(BLOCK_MAX, max(BLOCK_MIN, fitting, channels * filters // max(channels + filters, 1)))
-    return 16 * _tiles(_tiles(positions, _tiles(positions, block)), 16)
+    tasks = max(1, _tiles(positions, block))
+    return 16 * max(1, _tiles(_tiles(positions, tasks), 16))
 
 
 def _weight_parts(blocks: int, filter_values: int, itemsize: int) -> int:
     """How many partial sums the weight gradient's blocks of tiles go to (see WEIGHT_PARTS)."""
-    fitting = WEIGHT_SUMS_BYTES // (F3X2.a ** 2 * filter_values * itemsize)
+    fitting = WEIGHT_SUMS_BYTES // (F3X2.a ** 2 * max(filter_values, 1) * itemsize)
     return max(1, min(WEIGHT_PARTS, blocks, max(2, fitting)))
 
 
@@ -376,8 +377,6 @@ def winograd_conv2d(x, weight, groups, pad_top, pad_left, out_h, out_w, variant)
     filters = weight.shape[0]
     dtype = x.dtype
     y = np.empty((n_batch, filters, out_h, out_w), dtype)
-    if y.size == 0:
-        return y
     tiles_h, tiles_w = _tiles(out_h, variant.m), _tiles(out_w, variant.m)
     winograd_fused_conv2d(x, _transform_filters(variant.filter_transform, weight),
                           variant.input_transform.astype(dtype), variant.output_transform.astype(dtype), y,
@@ -425,8 +424,6 @@ def winograd_backward_weight(x, grad_y, geometry):
     (top, _), (left, _) = geometry.padding[1:]
     channels, filters, dtype = x_shape[1], w_shape[0], geometry.dtype
     tiles_h, tiles_w = _tiles(y_shape[2], 2), _tiles(y_shape[3], 2)
-    if math.prod(y_shape) == 0 or channels == 0:  # nothing to sum: no tiles, or no filters to sum into
-        return np.zeros(geometry.weight_shape, dtype)
     positions = x_shape[0] * tiles_h * tiles_w
     block = _block(positions, F3X2.a, channels, filters, dtype.itemsize)
     blocks = _tiles(positions, block)

@@ -216,6 +216,19 @@ def test_gradients_do_not_depend_on_the_thread_count(name):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("x_shape, w_shape", [((0, 3, 5, 5), (4, 3, 3, 3)), ((2, 3, 5, 5), (0, 3, 3, 3))])
+def test_an_empty_batch_or_no_filters_give_empty_or_zero_gradients(name, x_shape, w_shape):
+    """N = 0: no tiles at all; K = 0: the data gradient sums over no channel."""
+    x = mc.tensor(np.ones(x_shape), requires_grad=True)
+    w = mc.tensor(np.ones(w_shape), requires_grad=True)
+    y = F.conv2d(x, w, padding=1, algorithm=name)
+    assert y.shape == (x_shape[0], w_shape[0], 5, 5)
+    y.backward(np.ones(y.shape))
+    assert x.grad.shape == x_shape and not x.grad.array.any()
+    assert w.grad.shape == w_shape and not w.grad.array.any()
+
+
 # ---- finite differences ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("shape, filters, pads, groups", [((2, 2, 5, 7), 3, ((1, 2), (0, 1)), 1),
