@@ -68,8 +68,9 @@ def main(argv=None):
         minicnn.set_num_threads(args.threads)
     clock = time.process_time if args.cpu_time else time.perf_counter
     old = load_revision(args.against)
-    print(f"{args.variant}, float32, {minicnn.get_num_threads()} threads, {'CPU time' if args.cpu_time else 'wall clock'}, "
-          f"medians of {args.rounds}; load average {os.getloadavg()[0]:.2f} at the start")
+    measure = "CPU time" if args.cpu_time else "wall clock"
+    print(f"{args.variant}, float32, {minicnn.get_num_threads()} threads, {measure}, medians of {args.rounds}; "
+          f"load average {os.getloadavg()[0]:.2f} at the start")
     print(f"{'layer':16s} {'pass':10s} {args.against:>10s} {'this tree':>10s}  ratio")
     for name in args.layers.split(","):
         n, c, size = LAYERS[name]

@@ -270,7 +270,8 @@ def winograd_fused_conv2d(x, transformed_w, input_transform, output_transform, y
         for xi in range(points):
             for g in range(groups):
                 k0, c0 = g * k_group, g * c_group
-                np.dot(transformed_w[xi, k0:k0 + k_group], transformed[xi, c0:c0 + c_group], products[xi, k0:k0 + k_group])
+                np.dot(transformed_w[xi, k0:k0 + k_group], transformed[xi, c0:c0 + c_group],
+                       products[xi, k0:k0 + k_group])
         result = np.empty((size_m, size_m, block), x.dtype)
         locate_tiles(y.shape, first, count, tiles_h, tiles_w, size_m, 0, 0, corner, rows, cols)
         for k in range(filters):
@@ -426,10 +427,10 @@ def winograd_backward_weight(x, grad_y, geometry):
     tiles_h, tiles_w = _tiles(y_shape[2], 2), _tiles(y_shape[3], 2)
     positions = x_shape[0] * tiles_h * tiles_w
     block = _block(positions, F3X2.a, channels, filters, dtype.itemsize)
-    blocks = _tiles(positions, block)
-    sums = winograd_fused_weight_products(x.reshape(x_shape), grad_y.reshape(y_shape), F3X2.input_transform.astype(dtype),
-                                          F3X2.filter_transform.astype(dtype), top, left, tiles_h, tiles_w,
-                                          geometry.groups, block, _weight_parts(blocks, filters * w_shape[1], dtype.itemsize))
+    parts = _weight_parts(_tiles(positions, block), filters * w_shape[1], dtype.itemsize)
+    sums = winograd_fused_weight_products(x.reshape(x_shape), grad_y.reshape(y_shape),
+                                          F3X2.input_transform.astype(dtype), F3X2.filter_transform.astype(dtype),
+                                          top, left, tiles_h, tiles_w, geometry.groups, block, parts)
     # A^T P A for every (k, c), as _transform_filters does G g G^T.
     inverse = np.kron(F3X2.output_transform, F3X2.output_transform).astype(dtype)  # (9, a*a)
     grad_w = inverse @ sums.sum(axis=0).reshape(F3X2.a ** 2, -1)
