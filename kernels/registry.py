@@ -213,7 +213,6 @@ WINOGRAD_F4_MIN_OUTPUT = 8     # F(4x4,3x3) wastes most of a 6x6 tile on smaller
 FFT_MIN_TAPS = 25              # 5x5 and larger: the spectra pay off
 FFT_MIN_CHANNELS = 32          # the per-frequency GEMMs need channels to be efficient
 FFT_MIN_OUTPUT = 28            # on smaller maps the tiles' overlap and transforms cost more than im2col
-DIRECT_WEIGHT_MAX_CHANNELS = 16  # a Winograd layer this thin gets its weight gradient from "direct"
 DIRECT_MAX_CHANNEL_PAIRS = 48  # stride 1, C/G x Cout/G this small: direct beats im2col's copy + thin GEMM
 
 
@@ -269,19 +268,12 @@ def heuristic_choice(geometry: ConvGeometry) -> str:
 
 def heuristic_passes(geometry: ConvGeometry) -> dict:
     """{"fwd": name, "bwd_data": name, "bwd_weight": name}: what algorithm="auto" runs for each
-    pass. Each pass follows `heuristic_choice`, except one rule measured on training shapes
-    (batch 32-128, 8-32 maps; README): where that picks Winograd for a layer of at most 16
-    channels per group each way, the weight gradient goes to "direct". Its transforms then cost
-    more than direct's loop: at batch 64, 16 channels, 32x32, 10.9 ms against 16.5 (one thread).
+    pass. Each pass follows `heuristic_choice`, as measured per pass on training shapes (batch
+    32-128, 8-32 maps): since Winograd's kernels are fused, its weight gradient beats "direct"'s
+    on the thinnest layers it takes too (batch 64, 16 channels, 32x32: 6.0 ms against 11.4, one
+    thread), which took their weight gradient from "direct" before.
     """
-    name = heuristic_choice(geometry)
-    passes = dict.fromkeys(("fwd", "bwd_data", "bwd_weight"), name)
-    c, k, groups = geometry.input_shape[1], geometry.weight_shape[0], geometry.groups
-    direct = ALGORITHMS.get("direct")
-    if (name.startswith("winograd") and max(c // groups, k // groups) <= DIRECT_WEIGHT_MAX_CHANNELS
-            and direct is not None and direct.supports(geometry) is None):
-        passes["bwd_weight"] = "direct"
-    return passes
+    return dict.fromkeys(("fwd", "bwd_data", "bwd_weight"), heuristic_choice(geometry))
 
 
 def combined(chosen: dict, capabilities: str) -> ConvAlgorithm:

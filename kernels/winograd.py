@@ -55,16 +55,20 @@ Backward passes (Lavin & Gray sec. 4), both Winograd too:
       dL/dw[k, c] = A^T [ sum_{n, tiles} (G dy_tile G^T) * (B^T x_tile B) ] A
   a^2 = 16 GEMMs (K x N*tiles)(N*tiles x C). With the points 0, 1, -1 its a = 4 and its B^T are
   those of F(2x2,3x3), so it cuts x into the same tiles.
+
+How it runs: each pass is one parallel kernel over blocks of tiles (`winograd_fused_conv2d`,
+`winograd_fused_weight_products`), taking each block from the image through the transforms and the
+GEMMs and back, in buffers that stay in the cache.
 """
 from __future__ import annotations
 
 import dataclasses
 from fractions import Fraction
 
+import numba
 import numpy as np
 from numba import njit, prange
 
-from . import threads
 from .registry import DTYPES, ConvAlgorithm
 
 
@@ -133,119 +137,226 @@ F4X3 = MinimalFiltering.from_points(4, 3, (0, 1, -1, 2, -2))
 F3X2 = MinimalFiltering.from_points(3, 2, (0, 1, -1))  # the weight gradient's
 
 
-# ---- the fused transform loops -------------------------------------------------------------------
-# Both loops work on blocks of BLOCK consecutive tiles of one channel, tile index innermost: the
-# arithmetic then runs along contiguous vectors (SIMD) whatever the image size, a block's buffers
-# stay in the L1 cache, and the tiles come out in the column order of the GEMM operands.
-BLOCK = 128
+# ---- the block transforms ------------------------------------------------------------------------
+# Each works on a block of tiles of one channel, tile index q innermost: every loop over q runs along
+# contiguous vectors (SIMD) whatever the image size, reading or writing the image at the tiles'
+# places (a gather, a scatter, masked where a tile overhangs the image), and the tiles come out in
+# the column order of the GEMM operands.
+@njit(cache=True)
+def locate_tiles(shape, first, count, tiles_h, tiles_w, step, pad_top, pad_left, corner, rows, cols):
+    """Where the tiles at positions first, ..., first + count - 1 lie in an array of `shape` (N, C, H, W):
+    position (n, s, t), in that order, has its corner at (s*step - pad_top, t*step - pad_left) of image n.
+
+    corner[q]: the flat index of that corner in channel 0 (maybe outside the array); rows[u, q] and
+    cols[v, q]: whether the tile's row u and column v lie inside the image."""
+    _, channels, height, width = shape
+    size = rows.shape[0]
+    n, rest = divmod(first, tiles_h * tiles_w)
+    s, t = divmod(rest, tiles_w)
+    for q in range(count):
+        top, left = s * step - pad_top, t * step - pad_left
+        corner[q] = (n * channels * height + top) * width + left
+        for u in range(size):
+            rows[u, q] = 0 <= top + u < height
+            cols[u, q] = 0 <= left + u < width
+        t += 1
+        if t == tiles_w:
+            t, s = 0, s + 1
+            if s == tiles_h:
+                s, n = 0, n + 1
 
 
-@njit(parallel=True, cache=True)
-def winograd_tile_transform(x, transform, out, step, pad_top, pad_left, tiles_h, tiles_w):
-    """out[i*a + j, c, (n, s, t)] = (L d L^T)[i, j] for every t x t tile d of x (N, C, H, W), the one
-    whose corner is at (s*step - pad_top, t*step - pad_left), zero outside x; L = transform (a x t).
+@njit(cache=True)
+def transform_tiles(x, c, transform, corner, rows, cols, count, out, d, half):
+    """out[i*a + j, c, q] = (L d_q L^T)[i, j] for q < count, d_q the t x t tile of x (N, C, H, W) in
+    channel c placed by `locate_tiles` (corner, rows, cols), zero outside x; L = transform (a x t).
 
-    Serves B^T d B (input tiles, t = a, step m) and G g G^T (the 2x2 pieces of dL/dy, for the
-    weight gradient). out: (a*a, C, N * tiles_h * tiles_w), so that each xi is one GEMM operand.
+    Serves B^T d B (input tiles, t = a) and G g G^T (the 2x2 pieces of dL/dy, for the weight
+    gradient). d (>= t, t, count) and half (>= a, t, count): scratch.
     """
-    n_batch, channels, height, width = x.shape
+    _, _, height, width = x.shape
     size_a, size_t = transform.shape
-    tiles = tiles_h * tiles_w
-    positions = n_batch * tiles
-    blocks = (positions + BLOCK - 1) // BLOCK
-    for task in prange(channels * blocks):  # tasks write disjoint slices of out
-        c, first = task // blocks, (task % blocks) * BLOCK
-        count = min(BLOCK, positions - first)
-        d = np.empty((size_t, size_t, BLOCK), x.dtype)
-        n, rest = divmod(first, tiles)
-        s, t = divmod(rest, tiles_w)
-        for q in range(count):  # cut out the tiles, zero outside x
-            h0, w0 = s * step - pad_top, t * step - pad_left
-            if h0 >= 0 and w0 >= 0 and h0 + size_t <= height and w0 + size_t <= width:
-                for u in range(size_t):
-                    for v in range(size_t):
-                        d[u, v, q] = x[n, c, h0 + u, w0 + v]
-            else:
-                for u in range(size_t):
-                    for v in range(size_t):
-                        h, w = h0 + u, w0 + v
-                        d[u, v, q] = x[n, c, h, w] if 0 <= h < height and 0 <= w < width else 0.0
-            t += 1  # the next tile, in (n, s, t) order
-            if t == tiles_w:
-                t, s = 0, s + 1
-                if s == tiles_h:
-                    s, n = 0, n + 1
-        # L d, then (L d) L^T. The transforms are about 40% zeros: skipping them saves that much.
-        half = np.zeros((size_a, size_t, BLOCK), x.dtype)
-        for i in range(size_a):
-            for u in range(size_t):
-                coefficient = transform[i, u]
-                if coefficient != 0.0:
-                    for v in range(size_t):
-                        for q in range(count):
-                            half[i, v, q] += coefficient * d[u, v, q]
-        for i in range(size_a):
-            for j in range(size_a):
-                target = out[i * size_a + j, c, first:first + count]
-                target[:] = 0.0
+    values = x.reshape(-1)
+    for u in range(size_t):  # cut out the tiles, zero outside x
+        for v in range(size_t):
+            offset = (c * height + u) * width + v
+            for q in range(count):
+                d[u, v, q] = values[corner[q] + offset] if rows[u, q] and cols[v, q] else 0.0
+    # L d, then (L d) L^T. The transforms are about 40% zeros: skipping them saves that much.
+    half[:size_a, :size_t, :count] = 0.0
+    for i in range(size_a):
+        for u in range(size_t):
+            coefficient = transform[i, u]
+            if coefficient != 0.0:
                 for v in range(size_t):
-                    coefficient = transform[j, v]
-                    if coefficient != 0.0:
-                        for q in range(count):
-                            target[q] += coefficient * half[i, v, q]
+                    for q in range(count):
+                        half[i, v, q] += coefficient * d[u, v, q]
+    for i in range(size_a):
+        for j in range(size_a):
+            target = out[i * size_a + j, c, :count]
+            target[:] = 0.0
+            for v in range(size_t):
+                coefficient = transform[j, v]
+                if coefficient != 0.0:
+                    for q in range(count):
+                        target[q] += coefficient * half[i, v, q]
+
+
+@njit(cache=True)
+def untransform_tiles(products, k, transform, y, corner, rows, cols, count, half, result):
+    """Channel k of y (N, K, oH, oW) at the m x m tiles placed by `locate_tiles` (corner, rows, cols)
+    = A^T P_q A, P_q[i, j] = products[i*a + j, k, q], for q < count, cropped to y. transform = A^T
+    (m x a). half (>= a, m, count) and result (m, m, count): scratch."""
+    _, _, out_h, out_w = y.shape
+    size_m, size_a = transform.shape
+    # P A (half[i, j] = sum_l P[i, l] A^T[j, l]), then A^T (P A), a block of tiles at once.
+    half[:size_a, :size_m, :count] = 0.0
+    for i in range(size_a):
+        for l in range(size_a):
+            source = products[i * size_a + l, k, :count]
+            for j in range(size_m):
+                coefficient = transform[j, l]
+                if coefficient != 0.0:
+                    for q in range(count):
+                        half[i, j, q] += coefficient * source[q]
+    result[:, :, :count] = 0.0
+    for row in range(size_m):
+        for i in range(size_a):
+            coefficient = transform[row, i]
+            if coefficient != 0.0:
+                for j in range(size_m):
+                    for q in range(count):
+                        result[row, j, q] += coefficient * half[i, j, q]
+    values = y.reshape(-1)
+    for row in range(size_m):  # put the tiles in place; the last ones overhang y: crop
+        for col in range(size_m):
+            offset = (k * out_h + row) * out_w + col
+            for q in range(count):
+                if rows[row, q] and cols[col, q]:
+                    values[corner[q] + offset] = result[row, col, q]
+
+
+# ---- the fused kernels ---------------------------------------------------------------------------
+# One task takes a block of consecutive tiles through the whole algorithm: the input transform of
+# every channel, the a^2 GEMMs over the channels (BLAS, called from Numba) and the output transform
+# straight into y. Its buffers (a^2 x channels x tiles) are sized to stay in the cache (BLOCK_BYTES):
+# the transformed tensors never travel to memory and back, and nothing the size of a layer is
+# allocated per call. (Two such buffers alive at once, as separate passes need, come back from the
+# system on every call: each page faults again, 2.9 ms for two of 9.4 MB, ResNet-20's 16-channel
+# layer at batch 64.)
+@njit(parallel=True, cache=True)
+def winograd_fused_conv2d(x, transformed_w, input_transform, output_transform, y, pad_top, pad_left,
+                          tiles_h, tiles_w, groups, block):
+    """y = the Winograd convolution of x (N, C, H, W) with the transformed filters (a*a, K, C/G):
+    for each block of `block` tiles, V = B^T d B, M[xi] = U[xi] V[xi] per group, y tile = A^T M A."""
+    n_batch, channels = x.shape[:2]
+    filters = y.shape[1]
+    size_m, size_a = output_transform.shape
+    points = size_a * size_a
+    c_group, k_group = channels // groups, filters // groups
+    positions = n_batch * tiles_h * tiles_w
+    for task in prange((positions + block - 1) // block):  # tasks write disjoint tiles of y
+        first = task * block
+        count = min(block, positions - first)
+        transformed = np.empty((points, channels, block), x.dtype)  # a short last block: spare columns unused
+        corner = np.empty(block, np.int64)
+        rows, cols = np.empty((size_a, block), np.bool_), np.empty((size_a, block), np.bool_)
+        locate_tiles(x.shape, first, count, tiles_h, tiles_w, size_m, pad_top, pad_left, corner, rows, cols)
+        d = np.empty((size_a, size_a, block), x.dtype)
+        half = np.empty((size_a, size_a, block), x.dtype)
+        for c in range(channels):
+            transform_tiles(x, c, input_transform, corner, rows, cols, count, transformed, d, half)
+        products = np.empty((points, filters, block), x.dtype)
+        for xi in range(points):
+            for g in range(groups):
+                k0, c0 = g * k_group, g * c_group
+                np.dot(transformed_w[xi, k0:k0 + k_group], transformed[xi, c0:c0 + c_group],
+                       products[xi, k0:k0 + k_group])
+        result = np.empty((size_m, size_m, block), x.dtype)
+        locate_tiles(y.shape, first, count, tiles_h, tiles_w, size_m, 0, 0, corner, rows, cols)
+        for k in range(filters):
+            untransform_tiles(products, k, output_transform, y, corner, rows, cols, count, half, result)
 
 
 @njit(parallel=True, cache=True)
-def winograd_output_transform(products, transform, y, tiles_h, tiles_w):
-    """y[n, k] tile (s, t) = A^T P A with P[i, j] = products[i*a + j, k, (n, s, t)], cropped to y.
-
-    products: (a*a, K, N * tiles_h * tiles_w), transform = A^T (m x a), y: (N, K, oH, oW) with
-    oH <= m * tiles_h and oW <= m * tiles_w.
-    """
-    n_batch, channels, out_h, out_w = y.shape
-    size_m, size_a = transform.shape
-    tiles = tiles_h * tiles_w
-    positions = n_batch * tiles
-    blocks = (positions + BLOCK - 1) // BLOCK
-    for task in prange(channels * blocks):
-        k, first = task // blocks, (task % blocks) * BLOCK
-        count = min(BLOCK, positions - first)
-        # P A (half[i, j] = sum_l P[i, l] A^T[j, l]), then A^T (P A), a block of tiles at once.
-        half = np.zeros((size_a, size_m, BLOCK), y.dtype)
-        for i in range(size_a):
-            for l in range(size_a):
-                source = products[i * size_a + l, k, first:first + count]
-                for j in range(size_m):
-                    coefficient = transform[j, l]
-                    if coefficient != 0.0:
-                        for q in range(count):
-                            half[i, j, q] += coefficient * source[q]
-        result = np.zeros((size_m, size_m, BLOCK), y.dtype)
-        for row in range(size_m):
-            for i in range(size_a):
-                coefficient = transform[row, i]
-                if coefficient != 0.0:
-                    for j in range(size_m):
-                        for q in range(count):
-                            result[row, j, q] += coefficient * half[i, j, q]
-        n, rest = divmod(first, tiles)
-        s, t = divmod(rest, tiles_w)
-        for q in range(count):  # put the tiles in place; the last ones overhang y: crop
-            rows, cols = min(size_m, out_h - s * size_m), min(size_m, out_w - t * size_m)
-            for row in range(rows):
-                for col in range(cols):
-                    y[n, k, s * size_m + row, t * size_m + col] = result[row, col, q]
-            t += 1
-            if t == tiles_w:
-                t, s = 0, s + 1
-                if s == tiles_h:
-                    s, n = 0, n + 1
+def winograd_fused_weight_products(x, grad_y, input_transform, filter_transform, pad_top, pad_left,
+                                   tiles_h, tiles_w, groups, block, parts):
+    """The weight gradient's products, sum over tiles q of (G dy_q G^T)[xi] (B^T x_q B)[xi], as
+    `parts` partial sums (parts, a*a, K, C/G) over interleaved blocks of tiles (a fixed number, so
+    the rounding does not depend on the thread count). x_q: the a x a tiles of x (N, C, H, W), 2
+    apart; dy_q: the 2x2 pieces of grad_y (N, K, oH, oW)."""
+    n_batch, channels = x.shape[:2]
+    filters = grad_y.shape[1]
+    size_a = input_transform.shape[0]
+    step = filter_transform.shape[1]
+    points = size_a * size_a
+    c_group, k_group = channels // groups, filters // groups
+    positions = n_batch * tiles_h * tiles_w
+    blocks = (positions + block - 1) // block
+    sums = np.zeros((parts, points, filters, c_group), x.dtype)
+    for part in prange(parts):  # each part writes its own sums[part]
+        tiles_x = np.empty((points, channels, block), x.dtype)
+        tiles_dy = np.empty((points, filters, block), x.dtype)
+        d = np.empty((size_a, size_a, block), x.dtype)
+        half = np.empty((size_a, size_a, block), x.dtype)
+        product = np.empty((k_group, c_group), x.dtype)
+        corner = np.empty(block, np.int64)
+        rows, cols = np.empty((size_a, block), np.bool_), np.empty((size_a, block), np.bool_)
+        for b in range(part, blocks, parts):
+            first = b * block
+            count = min(block, positions - first)
+            tiles_x[:, :, count:] = 0.0  # a short last block: its spare columns add nothing (both
+            tiles_dy[:, :, count:] = 0.0  # zeroed: what np.empty left there may be NaN, and 0 x NaN is NaN)
+            locate_tiles(x.shape, first, count, tiles_h, tiles_w, step, pad_top, pad_left, corner, rows, cols)
+            for c in range(channels):
+                transform_tiles(x, c, input_transform, corner, rows, cols, count, tiles_x, d, half)
+            locate_tiles(grad_y.shape, first, count, tiles_h, tiles_w, step, 0, 0, corner, rows, cols)
+            for k in range(filters):
+                transform_tiles(grad_y, k, filter_transform, corner, rows, cols, count, tiles_dy, d, half)
+            for xi in range(points):
+                for g in range(groups):
+                    k0, c0 = g * k_group, g * c_group
+                    np.dot(tiles_dy[xi, k0:k0 + k_group], tiles_x[xi, c0:c0 + c_group].T, product)
+                    sums[part, xi, k0:k0 + k_group] += product
+    return sums
 
 
 # ---- the convolution -----------------------------------------------------------------------------
+# Tiles per task: as many as BLOCK_BYTES of transformed tiles and products hold, but at least
+# BLOCK_MIN, under which the loops over the tiles are too short for SIMD, and at most BLOCK_MAX.
+# Measured (one thread): batch 64, C = K = 64 at 8x8, 2.3 ms a forward pass with blocks of 16
+# tiles, 1.7 with 64; ResNet-18's 64-channel 56x56 layer at batch 8, 14.5 ms and 8.7. BLOCK_BYTES
+# 1 to 4 MiB made no difference on these; on VGG's 256-channel layer, 4 MiB (blocks of 128 tiles
+# for the weight gradient) took its weight gradient from 38 ms to 22.
+BLOCK_BYTES = 4 * 2 ** 20
+BLOCK_MIN, BLOCK_MAX = 64, 256
+# The weight gradient's partial sums (each a^2 x K x C/G): tasks for up to WEIGHT_PARTS threads, a
+# number fixed by the shape so that the rounding does not depend on the thread count, and no more
+# than fit WEIGHT_SUMS_BYTES (but at least 2), since each costs a pass over that memory.
+WEIGHT_PARTS = 8
+WEIGHT_SUMS_BYTES = 8 * 2 ** 20
+
+
 def _tiles(size: int, m: int) -> int:
     """Tiles of m outputs that cover `size` outputs: ceil(size / m); the last may overhang."""
     return -(-size // m)
+
+
+def _block(positions: int, a: int, channels: int, filters: int, itemsize: int) -> int:
+    """Tiles per task, of `positions`: as many as fit BLOCK_BYTES of transformed tiles and products,
+    or, if more, as many as it takes for them to outweigh the transformed filters (a^2 x K x C) that
+    every task reads again; between BLOCK_MIN and BLOCK_MAX, then evened out over the tasks (a
+    multiple of 16: whole SIMD vectors), so that no thread is left with one short last block."""
+    fitting = BLOCK_BYTES // (a * a * max(channels + filters, 1) * itemsize)
+    block = min(BLOCK_MAX, max(BLOCK_MIN, fitting, channels * filters // max(channels + filters, 1)))
+    tasks = max(1, _tiles(positions, block))
+    return 16 * max(1, _tiles(_tiles(positions, tasks), 16))
+
+
+def _weight_parts(blocks: int, filter_values: int, itemsize: int) -> int:
+    """How many partial sums the weight gradient's blocks of tiles go to (see WEIGHT_PARTS)."""
+    fitting = WEIGHT_SUMS_BYTES // (F3X2.a ** 2 * max(filter_values, 1) * itemsize)
+    return max(1, min(WEIGHT_PARTS, blocks, max(2, fitting)))
 
 
 def _transform_filters(matrix, weight):
@@ -254,7 +365,7 @@ def _transform_filters(matrix, weight):
     Row-major, vec(L w L^T) = (L kron L) vec(w), and the K*C filters are the columns."""
     kronecker = np.kron(matrix, matrix).astype(weight.dtype)  # (a*a, r*r)
     filters = weight.reshape(-1, kronecker.shape[1])
-    return (kronecker @ filters.T).reshape(kronecker.shape[0], *weight.shape[:2])
+    return np.ascontiguousarray((kronecker @ filters.T).reshape(kronecker.shape[0], *weight.shape[:2]))
 
 
 def winograd_conv2d(x, weight, groups, pad_top, pad_left, out_h, out_w, variant):
@@ -264,20 +375,14 @@ def winograd_conv2d(x, weight, groups, pad_top, pad_left, out_h, out_w, variant)
     x: (N, C, H, W), weight: (K, C/groups, 3, 3), C-contiguous, float32 or float64.
     """
     n_batch, channels = x.shape[:2]
-    filters, group_channels = weight.shape[:2]
-    dtype, m, a = x.dtype, variant.m, variant.a
-    tiles_h, tiles_w = _tiles(out_h, m), _tiles(out_w, m)
-    positions = n_batch * tiles_h * tiles_w
-    transformed_x = np.empty((a * a, channels, positions), dtype)
-    winograd_tile_transform(x, variant.input_transform.astype(dtype), transformed_x, m, pad_top, pad_left,
-                            tiles_h, tiles_w)
-    transformed_w = _transform_filters(variant.filter_transform, weight)
-    # One call, a^2 * groups GEMMs (K/G x C/G)(C/G x positions), each dispatched to BLAS.
-    products = threads.matmul(transformed_w.reshape(a * a, groups, filters // groups, group_channels),
-                         transformed_x.reshape(a * a, groups, group_channels, positions))
+    filters = weight.shape[0]
+    dtype = x.dtype
     y = np.empty((n_batch, filters, out_h, out_w), dtype)
-    winograd_output_transform(products.reshape(a * a, filters, positions), variant.output_transform.astype(dtype),
-                              y, tiles_h, tiles_w)
+    tiles_h, tiles_w = _tiles(out_h, variant.m), _tiles(out_w, variant.m)
+    winograd_fused_conv2d(x, _transform_filters(variant.filter_transform, weight),
+                          variant.input_transform.astype(dtype), variant.output_transform.astype(dtype), y,
+                          pad_top, pad_left, tiles_h, tiles_w, groups,
+                          _block(n_batch * tiles_h * tiles_w, variant.a, channels, filters, dtype.itemsize))
     return y
 
 
@@ -318,23 +423,17 @@ def winograd_backward_weight(x, grad_y, geometry):
     """dL/dw (K, C/G, 1, 3, 3) by F(3x3, 2x2): see the module docstring."""
     x_shape, w_shape, y_shape = _planes(geometry)
     (top, _), (left, _) = geometry.padding[1:]
-    n_batch, channels = x_shape[:2]
-    filters, group_channels = w_shape[:2]
-    groups, dtype, a = geometry.groups, geometry.dtype, F3X2.a
+    channels, filters, dtype = x_shape[1], w_shape[0], geometry.dtype
     tiles_h, tiles_w = _tiles(y_shape[2], 2), _tiles(y_shape[3], 2)
-    positions = n_batch * tiles_h * tiles_w
-    transformed_x = np.empty((a * a, channels, positions), dtype)
-    winograd_tile_transform(x.reshape(x_shape), F3X2.input_transform.astype(dtype), transformed_x, 2, top, left,
-                            tiles_h, tiles_w)
-    transformed_gy = np.empty((a * a, filters, positions), dtype)
-    winograd_tile_transform(grad_y.reshape(y_shape), F3X2.filter_transform.astype(dtype), transformed_gy, 2, 0, 0,
-                            tiles_h, tiles_w)
-    # a^2 * groups GEMMs (K/G x positions)(positions x C/G), the sum over images and tiles.
-    products = threads.matmul(transformed_gy.reshape(a * a, groups, filters // groups, positions),
-                         transformed_x.reshape(a * a, groups, group_channels, positions).transpose(0, 1, 3, 2))
+    positions = x_shape[0] * tiles_h * tiles_w
+    block = _block(positions, F3X2.a, channels, filters, dtype.itemsize)
+    parts = _weight_parts(_tiles(positions, block), filters * w_shape[1], dtype.itemsize)
+    sums = winograd_fused_weight_products(x.reshape(x_shape), grad_y.reshape(y_shape),
+                                          F3X2.input_transform.astype(dtype), F3X2.filter_transform.astype(dtype),
+                                          top, left, tiles_h, tiles_w, geometry.groups, block, parts)
     # A^T P A for every (k, c), as _transform_filters does G g G^T.
     inverse = np.kron(F3X2.output_transform, F3X2.output_transform).astype(dtype)  # (9, a*a)
-    grad_w = inverse @ products.reshape(a * a, filters * group_channels)
+    grad_w = inverse @ sums.sum(axis=0).reshape(F3X2.a ** 2, -1)
     return np.ascontiguousarray(grad_w.T).reshape(geometry.weight_shape)
 
 
@@ -356,19 +455,26 @@ def supports(geometry):
 
 
 def _workspace(geometry, variant) -> int:
-    """Bytes of the transformed filters, input tiles and products of the largest of the three passes."""
+    """Bytes of the largest of the three passes' buffers: the transformed filters (or the weight
+    gradient's partial sums), and for each task running at once (at most get_num_threads()), one
+    block of transformed tiles and products."""
     n, c, h, w = _planes(geometry)[0]
     k, cg = geometry.weight_shape[:2]
     out_h, out_w = geometry.output_spatial[1:]
+    itemsize, threads = geometry.dtype.itemsize, numba.get_num_threads()
 
-    def buffers(a, m, size_h, size_w, c_in, c_out, filter_values):
+    def blocks(a, m, size_h, size_w, c_in, c_out):
+        """a^2 (C + K) x tiles of the tasks at once, and how many blocks there are."""
         positions = n * _tiles(size_h, m) * _tiles(size_w, m)
-        return a * a * (filter_values + (c_in + c_out) * positions)
+        block = _block(positions, a, c_in, c_out, itemsize)
+        return min(threads, _tiles(positions, block)) * a * a * (c_in + c_out) * block, _tiles(positions, block)
 
-    values = max(buffers(variant.a, variant.m, out_h, out_w, c, k, k * cg),   # forward
-                 buffers(variant.a, variant.m, h, w, k, c, k * cg),           # data gradient
-                 buffers(F3X2.a, 2, out_h, out_w, c, k, k * cg))              # weight gradient
-    return values * geometry.dtype.itemsize
+    forward, _ = blocks(variant.a, variant.m, out_h, out_w, c, k)
+    data, _ = blocks(variant.a, variant.m, h, w, k, c)
+    weight, weight_blocks = blocks(F3X2.a, 2, out_h, out_w, c, k)
+    sums = _weight_parts(weight_blocks, k * cg, itemsize) * F3X2.a ** 2 * k * cg
+    filters = variant.a ** 2 * k * cg
+    return max(filters + forward, filters + data, sums + weight) * itemsize
 
 
 def _algorithm(name: str, variant: MinimalFiltering, nan_spread: str) -> ConvAlgorithm:

@@ -184,6 +184,54 @@ def test_data_gradient_with_padding_beyond_the_kernel():
         check(name, np.float64, (1, 2, 4, 5), 3, ((3, 4), (2, 3)), 1)
 
 
+# ---- the fused kernels' blocks of tiles ----------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("block, parts", [(16, 3), (16, 8), (32, 1)])
+def test_many_blocks_of_tiles_and_a_short_last_one(monkeypatch, name, block, parts):
+    """Blocks cut across images and tile rows, the last block short, the weight gradient's blocks
+    shared between fewer or more partial sums than there are blocks."""
+    monkeypatch.setattr(winograd, "BLOCK_MIN", block)
+    monkeypatch.setattr(winograd, "BLOCK_MAX", block)
+    monkeypatch.setattr(winograd, "WEIGHT_PARTS", parts)
+    check(name, np.float64, (3, 4, 13, 11), 6, ((1, 2), (0, 1)), 2)
+    check(name, np.float32, (5, 3, 9, 10), 2, ((1, 1), (1, 1)), 1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_do_not_depend_on_the_thread_count(monkeypatch, name):
+    """The weight gradient sums a fixed number of partial sums, whatever the threads: same bits
+    (blocks of 64 tiles: 7 blocks of 400 pieces of dL/dy, more than threads or parts)."""
+    monkeypatch.setattr(winograd, "BLOCK_MIN", 64)
+    monkeypatch.setattr(winograd, "BLOCK_MAX", 64)
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((4, 8, 20, 20)), rng.standard_normal((8, 8, 3, 3))
+    grad_y = rng.standard_normal((4, 8, 20, 20))
+    previous = mc.get_num_threads()
+    if previous == 1:
+        pytest.skip("one thread only")
+    many = run(name, x, w, grad_y, ((1, 1), (1, 1)), 1)
+    try:
+        mc.set_num_threads(1)
+        one = run(name, x, w, grad_y, ((1, 1), (1, 1)), 1)
+    finally:
+        mc.set_num_threads(previous)
+    for a, b in zip(one, many):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("x_shape, w_shape", [((0, 3, 5, 5), (4, 3, 3, 3)), ((2, 3, 5, 5), (0, 3, 3, 3))])
+def test_an_empty_batch_or_no_filters_give_empty_or_zero_gradients(name, x_shape, w_shape):
+    """N = 0: no tiles at all; K = 0: the data gradient sums over no channel."""
+    x = mc.tensor(np.ones(x_shape), requires_grad=True)
+    w = mc.tensor(np.ones(w_shape), requires_grad=True)
+    y = F.conv2d(x, w, padding=1, algorithm=name)
+    assert y.shape == (x_shape[0], w_shape[0], 5, 5)
+    y.backward(np.ones(y.shape))
+    assert x.grad.shape == x_shape and not x.grad.array.any()
+    assert w.grad.shape == w_shape and not w.grad.array.any()
+
+
 # ---- finite differences ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("shape, filters, pads, groups", [((2, 2, 5, 7), 3, ((1, 2), (0, 1)), 1),
@@ -235,9 +283,12 @@ def test_unsupported_configurations_say_why(name):
             call()
 
 
-def test_workspace_counts_the_transformed_buffers():
-    """N = C = K = 1, 4x4 input, no padding, F(2x2,3x3): a 4x4 tile per 2x2 output tile. The data
-    gradient is the largest pass: 4 tiles of grad_y, 16 * (filter + 4 input + 4 output tiles)."""
+def test_workspace_counts_the_transformed_filters_and_a_block_of_tiles(monkeypatch):
+    """N = C = K = 1, 4x4 input, no padding, F(2x2,3x3), blocks of 16 tiles: every pass has one block
+    (1 tile forward, 4 in the data gradient, 1 piece of dL/dy) of 16 * (1 + 1) * 16 values, and 16
+    values of transformed filters or of one partial sum."""
+    monkeypatch.setattr(winograd, "BLOCK_MIN", 16)
+    monkeypatch.setattr(winograd, "BLOCK_MAX", 16)
     geometry = conv_geometry("conv2d", np.zeros((1, 1, 4, 4), np.float32), np.zeros((1, 1, 3, 3), np.float32),
                              None, 1, 0, 1, 1, 2)
-    assert ALGORITHMS["winograd_f2x3"].workspace(geometry) == 16 * (1 + 4 + 4) * 4
+    assert ALGORITHMS["winograd_f2x3"].workspace(geometry) == (16 + 16 * 2 * 16) * 4
