@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import im2col
-from .direct import inside_range
+from .direct import FASTMATH, inside_range
 from .registry import DTYPES, ConvAlgorithm
 
 # A kernel slice counts as rank 1 when s_2 / s_1 is at most this (a rounding-level residue).
@@ -181,7 +181,7 @@ SEPARABLE = ConvAlgorithm(
                  "a ValueError otherwise), any stride, padding, dilation and groups, float32 and float64",
     forward=forward, backward_data=backward_data, backward_weight=im2col.backward_weight,
     supports=supports_separable, weight_requirement="every kH x kW kernel of rank 1",
-    workspace=im2col.im2col_bytes,  # the hungriest pass is the weight gradient, im2col's
+    workspace=im2col.workspace,  # the hungriest pass is the weight gradient, im2col's
 )
 
 
@@ -278,26 +278,73 @@ def depthwise_backward_data_kernel(grad_out, weight, grad_x, sh, sw, ph, pw, dh,
         grad_x[n, c] = padded[ph:ph + height, pw:pw + width]
 
 
+@njit(cache=True, inline="always", fastmath=FASTMATH)
+def _add_3x3_products(acc, a, b, gy, r0, r1, r2, start, sw, o_w):
+    """acc[a + i, b + j, ow] += gy[ow] * r_i[start + ow*sw + j] for the 3 x 3 taps (i, j) of a
+    block: one output-gradient row's products for the weight gradient, each loaded gy[ow]
+    serving nine of them. The sums stay per output column (acc's last axis) until the end, so
+    the loop is element-wise, which LLVM vectorises, not nine reductions over a short row."""
+    a00, a01, a02 = acc[a, b], acc[a, b + 1], acc[a, b + 2]
+    a10, a11, a12 = acc[a + 1, b], acc[a + 1, b + 1], acc[a + 1, b + 2]
+    a20, a21, a22 = acc[a + 2, b], acc[a + 2, b + 1], acc[a + 2, b + 2]
+    if sw == 1:  # contiguous: LLVM vectorises only this form
+        for ow in range(o_w):
+            g, i = gy[ow], start + ow
+            a00[ow] += g * r0[i]
+            a01[ow] += g * r0[i + 1]
+            a02[ow] += g * r0[i + 2]
+            a10[ow] += g * r1[i]
+            a11[ow] += g * r1[i + 1]
+            a12[ow] += g * r1[i + 2]
+            a20[ow] += g * r2[i]
+            a21[ow] += g * r2[i + 1]
+            a22[ow] += g * r2[i + 2]
+    else:
+        for ow in range(o_w):
+            g, i = gy[ow], start + ow * sw
+            a00[ow] += g * r0[i]
+            a01[ow] += g * r0[i + 1]
+            a02[ow] += g * r0[i + 2]
+            a10[ow] += g * r1[i]
+            a11[ow] += g * r1[i + 1]
+            a12[ow] += g * r1[i + 2]
+            a20[ow] += g * r2[i]
+            a21[ow] += g * r2[i + 1]
+            a22[ow] += g * r2[i + 2]
+
+
 @njit(parallel=True, cache=True)
 def depthwise_backward_weight_kernel(x, grad_out, partial, sh, sw, ph, pw, dh, dw):
     """partial[n, c, a, b] = sum_{oh, ow} grad_out[n, c, oh, ow] x_pad[n, c, oh sh + a dh, ow sw + b dw]
-    (float64 sums; the caller adds the images up)."""
+    (summed over the rows per output column in the arrays' precision, then over the columns in
+    float64; the caller adds the images up).
+
+    The forward kernel's layout read the other way: the dilated span cut into 3 x 3 blocks of
+    taps, each block's nine products gathered in one pass over a row; the taps a dilated kernel
+    skips are summed too, then left out."""
     n_batch, channels, o_h, o_w = grad_out.shape
-    k_h, k_w = partial.shape[2], partial.shape[3]
-    rows, cols = (o_h - 1) * sh + (k_h - 1) * dh + 1, (o_w - 1) * sw + (k_w - 1) * dw + 1
+    k_h, k_w = (partial.shape[2] - 1) * dh + 1, (partial.shape[3] - 1) * dw + 1  # the dilated span
+    blocks_h, blocks_w = (k_h + 2) // 3, (k_w + 2) // 3
+    rows = (o_h - 1) * sh + 3 * blocks_h
+    cols = (o_w - 1) * sw + 3 * blocks_w
     for task in prange(n_batch * channels):
         n, c = task // channels, task % channels
         padded = np.empty((rows, cols), x.dtype)
         _padded_plane(x[n, c], padded, ph, pw)
-        for a in range(k_h):
-            for b in range(k_w):
+        acc = np.zeros((3 * blocks_h, 3 * blocks_w, o_w), x.dtype)
+        for oh in range(o_h):
+            gy = grad_out[n, c, oh]
+            for block_a in range(blocks_h):
+                a = 3 * block_a
+                r = oh * sh + a
+                for block_b in range(blocks_w):
+                    b = 3 * block_b
+                    _add_3x3_products(acc, a, b, gy, padded[r], padded[r + 1], padded[r + 2], b, sw, o_w)
+        for a in range(partial.shape[2]):
+            for b in range(partial.shape[3]):
                 total = 0.0
-                for oh in range(o_h):
-                    source = padded[oh * sh + a * dh]
-                    gy = grad_out[n, c, oh]
-                    start = b * dw
-                    for ow in range(o_w):
-                        total += gy[ow] * source[start + ow * sw]
+                for ow in range(o_w):
+                    total += acc[a * dh, b * dw, ow]
                 partial[n, c, a, b] = total
 
 
