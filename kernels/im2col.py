@@ -109,22 +109,27 @@ def col2im(cols, grad_x, k_d, k_h, k_w, o_d, o_h, o_w, sd, sh, sw, pd, ph, pw, d
 
 
 @njit(nogil=True, cache=True)
-def im2col_rows(x, n, first_row, last_row, cols, k_d, k_h, k_w, o_d, o_h, o_w,
-                sd, sh, sw, pd, ph, pw, dd, dh, dw):
-    """One block of the columns on the calling thread: cols (C * taps, (last_row - first_row) * oW)
-    gets the receptive fields of image n's output rows [first_row, last_row)."""
-    for c in range(x.shape[1]):
-        _channel_columns(x, n, c, first_row, last_row, cols, k_d, k_h, k_w, o_d, o_h, o_w,
-                         sd, sh, sw, pd, ph, pw, dd, dh, dw)
+def im2col_block(x, first_image, last_image, first_row, last_row, cols, k_d, k_h, k_w, o_d, o_h, o_w,
+                 sd, sh, sw, pd, ph, pw, dd, dh, dw):
+    """One block of columns, on the calling thread: cols (C * taps, images * rows * oW) gets the
+    receptive fields of output rows [first_row, last_row) of images [first_image, last_image),
+    image after image."""
+    width = (last_row - first_row) * o_w
+    for i in range(last_image - first_image):
+        for c in range(x.shape[1]):
+            _channel_columns(x, first_image + i, c, first_row, last_row, cols[:, i * width:(i + 1) * width],
+                             k_d, k_h, k_w, o_d, o_h, o_w, sd, sh, sw, pd, ph, pw, dd, dh, dw)
 
 
 @njit(nogil=True, cache=True)
-def col2im_rows(cols, grad_x, n, first_row, last_row, k_d, k_h, k_w, o_d, o_h, o_w,
-                sd, sh, sw, pd, ph, pw, dd, dh, dw):
-    """The adjoint of im2col_rows: add a block of columns back onto grad_x[n]."""
-    for c in range(grad_x.shape[1]):
-        _channel_image(cols, grad_x, n, c, first_row, last_row, k_d, k_h, k_w, o_d, o_h, o_w,
-                       sd, sh, sw, pd, ph, pw, dd, dh, dw)
+def col2im_block(cols, grad_x, first_image, last_image, first_row, last_row, k_d, k_h, k_w, o_d, o_h, o_w,
+                 sd, sh, sw, pd, ph, pw, dd, dh, dw):
+    """The adjoint of im2col_block: add a block of columns back onto grad_x."""
+    width = (last_row - first_row) * o_w
+    for i in range(last_image - first_image):
+        for c in range(grad_x.shape[1]):
+            _channel_image(cols[:, i * width:(i + 1) * width], grad_x, first_image + i, c, first_row, last_row,
+                           k_d, k_h, k_w, o_d, o_h, o_w, sd, sh, sw, pd, ph, pw, dd, dh, dw)
 
 
 def _scalars(geometry) -> tuple:
@@ -151,52 +156,57 @@ def columns_to_image(cols, geometry):
 
 
 # ---- the passes, block by block ------------------------------------------------------------------
-# Each thread takes whole images (or, with fewer images than threads, a stretch of every image's
-# output rows) and runs its blocks one after the other through one buffer of its own.
+# A block is a few whole images when an image has fewer columns than a block should (so that the
+# GEMMs stay wide), else a stretch of one image's output rows. Each thread takes whole images (or,
+# with fewer images than threads, a stretch of every image's rows) and runs its blocks one after
+# the other through one buffer of its own.
 BLOCK_BYTES = 1 << 19     # a block's columns fill about one core's L2 cache
 BLOCK_MIN_COLUMNS = 256   # narrower blocks make the GEMMs slow whatever the cache does
 WEIGHT_BLOCK_MIN_COLUMNS = 1024  # the weight gradient's product per block is weight-sized: fewer, wider blocks
 
 
-def _block_rows(geometry, min_columns=BLOCK_MIN_COLUMNS) -> int:
-    """Output rows (of oW positions) per block of columns: BLOCK_BYTES of them, at least
-    min_columns columns, at most an image's rows."""
-    o_d, o_h, o_w = geometry.output_spatial
-    column_bytes = geometry.input_shape[1] * math.prod(geometry.kernel_size) * geometry.dtype.itemsize
-    return max(min(max(BLOCK_BYTES // max(column_bytes * o_w, 1), -(-min_columns // o_w)), o_d * o_h), 1)
-
-
-def _shares(geometry, step) -> list:
-    """Each thread's blocks of work, a list of (image, first output row, last output row) at most
-    `step` rows apart: whole images per thread when there are at least as many images as
-    threads, else every image cut into one stretch of output rows per thread."""
+def _plan(geometry, min_columns) -> list:
+    """Each thread's blocks, a list of (first image, last image, first output row, last output
+    row): about BLOCK_BYTES of columns, at least min_columns of them, where the images allow."""
     n_batch = geometry.input_shape[0]
-    rows = geometry.output_spatial[0] * geometry.output_spatial[1]
+    o_d, o_h, o_w = geometry.output_spatial
+    rows = o_d * o_h
+    column_bytes = geometry.input_shape[1] * math.prod(geometry.kernel_size) * geometry.dtype.itemsize
+    columns = max(BLOCK_BYTES // max(column_bytes, 1), min_columns)
+    step = min(-(-columns // o_w), rows)  # output rows per block within an image
+    images = max(columns // (rows * o_w), 1) if step == rows else 1  # whole images per block
     parts = threads.part_count()
-    if n_batch >= parts:
+    if n_batch >= parts or n_batch == 0:
         parts = max(min(parts, n_batch), 1)
-        stretches = [(n_batch * t // parts, n_batch * (t + 1) // parts, 0, rows) for t in range(parts)]
-    else:
-        stretches = [(0, n_batch, rows * t // parts, rows * (t + 1) // parts) for t in range(parts)]
-    return [[(n, r, min(r + step, stop)) for n in range(first_image, last_image) for r in range(start, stop, step)]
-            for first_image, last_image, start, stop in stretches]
+        return [[(n, min(n + images, stop), r, min(r + step, rows)) for n in range(start, stop, images)
+                 for r in range(0, rows, step)]
+                for start, stop in ((n_batch * t // parts, n_batch * (t + 1) // parts) for t in range(parts))]
+    bounds = [rows * t // parts for t in range(parts + 1)]
+    return [[(n, n + 1, r, min(r + step, stop)) for n in range(n_batch) for r in range(start, stop, step)]
+            for start, stop in zip(bounds[:-1], bounds[1:])]
 
 
-class _Blocks:
-    """A thread's column buffer for blocks of `step` output rows, seen as the C * taps rows the
-    kernels fill and as the G matrices (C/G * taps, columns) the GEMMs read."""
+def _widest(plan) -> int:
+    """The most (image, output row) pairs of any block."""
+    return max(((last_n - n) * (last_r - r) for share in plan for n, last_n, r, last_r in share), default=1)
 
-    def __init__(self, geometry, step):
-        self.geometry, self.o_w = geometry, geometry.output_spatial[2]
+
+class _Buffer:
+    """A thread's column buffer, seen for each block as the C * taps rows the kernels fill and as
+    the G matrices (C/G * taps, columns) the GEMMs read."""
+
+    def __init__(self, geometry, plan):
+        self.o_w, self.groups = geometry.output_spatial[2], geometry.groups
         self.rows = geometry.input_shape[1] * math.prod(geometry.kernel_size)
-        self.flat = np.empty(self.rows * step * self.o_w, geometry.dtype)
+        self.flat = np.empty(self.rows * _widest(plan) * self.o_w, geometry.dtype)
 
-    def matrix(self, first, last):
-        return self.flat[:self.rows * (last - first) * self.o_w].reshape(self.rows, -1)
+    def matrix(self, block):
+        first_image, last_image, first_row, last_row = block
+        columns = (last_image - first_image) * (last_row - first_row) * self.o_w
+        return self.flat[:self.rows * columns].reshape(self.rows, columns)
 
-    def grouped(self, first, last):
-        groups = self.geometry.groups
-        return self.matrix(first, last).reshape(groups, self.rows // groups, -1)
+    def grouped(self, block):
+        return self.matrix(block).reshape(self.groups, self.rows // self.groups, -1)
 
 
 def _grouped_weight(weight, geometry):
@@ -211,21 +221,36 @@ def _grouped_positions(array, geometry):
     return array.reshape(n, geometry.groups, c_out // geometry.groups, math.prod(geometry.output_spatial))
 
 
+def _block_of(grouped, block, o_w):
+    """A block's (G, Cout/G, columns) part of (N, G, Cout/G, positions): a view for one image,
+    a copy with the images side by side for several."""
+    first_image, last_image, first_row, last_row = block
+    if last_image - first_image == 1:
+        return grouped[first_image, :, :, first_row * o_w:last_row * o_w]
+    part = grouped[first_image:last_image]
+    return part.transpose(1, 2, 0, 3).reshape(part.shape[1], part.shape[2], -1)
+
+
 def forward(x, weight, geometry):
     """y = conv(x, weight): (N, C, D, H, W), (Cout, C/G, kD, kH, kW) -> (N, Cout, oD, oH, oW),
-    y[n] = W_g @ columns of image n, written block by block into place."""
+    y[n] = W_g @ the columns of image n, a block at a time."""
     y = np.empty(geometry.output_shape, geometry.dtype)
     w, y_groups, scalars = _grouped_weight(weight, geometry), _grouped_positions(y, geometry), _scalars(geometry)
-    step = _block_rows(geometry)
-    o_w = geometry.output_spatial[2]
+    o_w, plan = geometry.output_spatial[2], _plan(geometry, BLOCK_MIN_COLUMNS)
 
     def share(blocks):
-        buffer = _Blocks(geometry, step)
-        for n, first, last in blocks:
-            im2col_rows(x, n, first, last, buffer.matrix(first, last), *scalars)
-            np.matmul(w, buffer.grouped(first, last), out=y_groups[n, :, :, first * o_w:last * o_w])
+        buffer = _Buffer(geometry, plan)
+        for block in blocks:
+            im2col_block(x, *block, buffer.matrix(block), *scalars)
+            first_image, last_image, first_row, last_row = block
+            if last_image - first_image == 1:  # written in place
+                np.matmul(w, buffer.grouped(block), out=y_groups[first_image, :, :, first_row * o_w:last_row * o_w])
+            else:  # whole images side by side: dealt back to them
+                product = np.matmul(w, buffer.grouped(block))
+                y_groups[first_image:last_image] = product.reshape(product.shape[:2] + (last_image - first_image, -1)
+                                                                   ).transpose(2, 0, 1, 3)
 
-    threads.run_parts(share, _shares(geometry, step))
+    threads.run_parts(share, plan)
     return y
 
 
@@ -235,21 +260,19 @@ def backward_data(grad_y, weight, geometry):
     their own (receptive fields overlap across blocks), summed at the end."""
     w_t = _grouped_weight(weight, geometry).transpose(0, 2, 1)
     gy_groups, scalars = _grouped_positions(grad_y, geometry), _scalars(geometry)
-    step = _block_rows(geometry)
-    o_w = geometry.output_spatial[2]
-    shares = _shares(geometry, step)
-    own_images = geometry.input_shape[0] >= len(shares)
+    o_w, plan = geometry.output_spatial[2], _plan(geometry, BLOCK_MIN_COLUMNS)
+    own_images = geometry.input_shape[0] >= len(plan)
     grad_x = np.zeros(geometry.input_shape, geometry.dtype)
 
     def share(blocks):
-        target = grad_x if own_images or blocks is shares[0] else np.zeros_like(grad_x)
-        buffer = _Blocks(geometry, step)
-        for n, first, last in blocks:
-            np.matmul(w_t, gy_groups[n, :, :, first * o_w:last * o_w], out=buffer.grouped(first, last))
-            col2im_rows(buffer.matrix(first, last), target, n, first, last, *scalars)
+        target = grad_x if own_images or blocks is plan[0] else np.zeros_like(grad_x)
+        buffer = _Buffer(geometry, plan)
+        for block in blocks:
+            np.matmul(w_t, _block_of(gy_groups, block, o_w), out=buffer.grouped(block))
+            col2im_block(buffer.matrix(block), target, *block, *scalars)
         return target
 
-    for partial in threads.run_parts(share, shares)[1:]:
+    for partial in threads.run_parts(share, plan)[1:]:
         if partial is not grad_x:
             grad_x += partial
     return grad_x
@@ -259,29 +282,29 @@ def backward_weight(x, grad_y, geometry):
     """dL/dw (Cout, C/G, kD, kH, kW) = sum over blocks of dL/dy's columns @ the block's columns^T,
     each thread summing its blocks, then the threads' sums added."""
     gy_groups, scalars = _grouped_positions(grad_y, geometry), _scalars(geometry)
-    step = _block_rows(geometry, WEIGHT_BLOCK_MIN_COLUMNS)
-    o_w = geometry.output_spatial[2]
+    o_w, plan = geometry.output_spatial[2], _plan(geometry, WEIGHT_BLOCK_MIN_COLUMNS)
+    groups = geometry.groups
 
     def share(blocks):
-        buffer = _Blocks(geometry, step)
-        total = np.zeros((geometry.groups, geometry.weight_shape[0] // geometry.groups, buffer.rows // geometry.groups),
-                         geometry.dtype)
-        for n, first, last in blocks:
-            im2col_rows(x, n, first, last, buffer.matrix(first, last), *scalars)
-            total += np.matmul(gy_groups[n, :, :, first * o_w:last * o_w], buffer.grouped(first, last).transpose(0, 2, 1))
+        buffer = _Buffer(geometry, plan)
+        total = np.zeros((groups, geometry.weight_shape[0] // groups, buffer.rows // groups), geometry.dtype)
+        for block in blocks:
+            im2col_block(x, *block, buffer.matrix(block), *scalars)
+            total += np.matmul(_block_of(gy_groups, block, o_w), buffer.grouped(block).transpose(0, 2, 1))
         return total
 
-    return sum(threads.run_parts(share, _shares(geometry, step))).reshape(geometry.weight_shape)
+    return sum(threads.run_parts(share, plan)).reshape(geometry.weight_shape)
 
 
 def workspace(geometry) -> int:
     """Bytes of the threads' column buffers (the weight gradient's, the widest), plus the copies of
     the image that the data gradient's threads add into when they share an image."""
-    parts = threads.part_count()
+    plan = _plan(geometry, WEIGHT_BLOCK_MIN_COLUMNS)
     rows = geometry.input_shape[1] * math.prod(geometry.kernel_size)
-    buffers = parts * rows * _block_rows(geometry, WEIGHT_BLOCK_MIN_COLUMNS) * geometry.output_spatial[2]
-    copies = (parts - 1) * math.prod(geometry.input_shape) if geometry.input_shape[0] < parts else 0
+    buffers = len(plan) * rows * _widest(plan) * geometry.output_spatial[2]
+    copies = (len(plan) - 1) * math.prod(geometry.input_shape) if geometry.input_shape[0] < len(plan) else 0
     return (buffers + copies) * geometry.dtype.itemsize
+
 
 ALGORITHM = ConvAlgorithm(
     name="im2col",

@@ -1,10 +1,11 @@
-"""im2col's blocked passes: columns built a block of output rows at a time in a buffer each thread
-reuses, multiplied into place; threads sharing an image (fewer images than threads) add their
-data gradients into copies of their own.
+"""im2col's blocked passes: columns built a block at a time (a stretch of one image's output rows,
+or several whole images) in a buffer each thread reuses, multiplied into place; threads sharing
+an image (fewer images than threads) add their data gradients into copies of their own.
 
-Blocks of one output row and three threads (more than the machine may have: the parts then queue)
-make every path run on small layers: blocks that end inside an image and wrap across depth
-slices, images split between threads, threads with several images. The reference is the
+Blocks of one output row, or of as many whole images as a thread has, on up to three threads
+(more than the machine may have: the parts then queue) make every path run on small layers:
+blocks that end inside an image and wrap across depth slices, images split between threads,
+threads with several images, blocks of several images. The reference is the
 definition's float64 loops (algorithm "reference", itself checked against an independent
 NumPy reference in test_reference_kernel.py), to 1e-12.
 """
@@ -26,9 +27,9 @@ CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
 @contextlib.contextmanager
-def small_blocks(parts):
-    """Blocks of one output row, run as `parts` threads' shares."""
-    with mock.patch.multiple(im2col, BLOCK_BYTES=1, BLOCK_MIN_COLUMNS=1, WEIGHT_BLOCK_MIN_COLUMNS=1), \
+def blocks(parts, columns):
+    """Blocks of `columns` columns (1: one output row; many: whole images), as `parts` threads' shares."""
+    with mock.patch.multiple(im2col, BLOCK_BYTES=1, BLOCK_MIN_COLUMNS=columns, WEIGHT_BLOCK_MIN_COLUMNS=columns), \
             mock.patch.object(threads, "part_count", lambda: parts):
         yield
 
@@ -49,26 +50,31 @@ def test_blocked_passes_match_the_definition(config):
     expected_y = CONV[config.spatial_dims](x, w, **config.kwargs(), algorithm="reference").array
     grad_y = rng.standard_normal(expected_y.shape)
     expected = passes(config, "reference", x, w, grad_y)
-    for parts in (1, 3):
-        with small_blocks(parts):
+    for parts, columns in ((1, 1), (3, 1), (1, 10 ** 6), (2, 10 ** 6)):
+        with blocks(parts, columns):
             got = passes(config, "im2col", x, w, grad_y)
         for name, value, want in zip(("y", "dL/dx", "dL/dw"), got, expected):
             assert value.shape == want.shape, name
             np.testing.assert_allclose(value, want, rtol=0, atol=1e-12 * max(np.abs(want).max(), 1.0),
-                                       err_msg=f"{name}, {parts} threads")
+                                       err_msg=f"{name}, {parts} threads, blocks of {columns} columns")
 
 
 @pytest.mark.parametrize("batch", [1, 5])
-def test_blocks_cover_every_output_row_once(batch):
+@pytest.mark.parametrize("columns", [1, 10, 50, 300])
+def test_blocks_cover_every_output_row_once(batch, columns):
     geometry = ConvGeometry((batch, 2, 3, 7, 5), (4, 2, 2, 3, 3), (1, 2, 1), ((0, 0), (1, 1), (1, 1)), (1, 1, 1),
                             1, np.dtype(np.float64))
-    rows = geometry.output_spatial[0] * geometry.output_spatial[1]
+    o_d, o_h, o_w = geometry.output_spatial  # 2 x 4 rows of 5 columns per image
+    rows = o_d * o_h
     for parts in (1, 2, 3, 4):
-        with mock.patch.object(threads, "part_count", lambda: parts):
-            shares = im2col._shares(geometry, 2)
-        covered = sorted((n, r) for share in shares for n, first, last in share for r in range(first, last))
+        with blocks(parts, columns):
+            plan = im2col._plan(geometry, im2col.BLOCK_MIN_COLUMNS)
+        covered = sorted((n, r) for share in plan for first_n, last_n, first_r, last_r in share
+                         for n in range(first_n, last_n) for r in range(first_r, last_r))
         assert covered == [(n, r) for n in range(batch) for r in range(rows)]
-        assert all(0 < last - first <= 2 for share in shares for _, first, last in share)
+        for first_n, last_n, first_r, last_r in (block for share in plan for block in share):
+            assert last_n - first_n == 1 or (first_r, last_r) == (0, rows)  # several images: whole ones
+            assert (last_n - first_n) * (last_r - first_r) * o_w <= max(columns + o_w, rows * o_w)
 
 
 def test_the_passes_never_hold_the_whole_column_matrix():
