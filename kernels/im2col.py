@@ -28,11 +28,43 @@ from . import threads
 from .registry import ConvAlgorithm, supports_any_geometry
 
 
+# ---- the inner loops, on views that start at the first element they touch ------------------------
+# Indices from 0 up are ones the compiler can prove non-negative: no wrap-around test per element,
+# so LLVM vectorises the contiguous case (a slice assignment instead costs more than the copy on
+# rows of 10 outputs: it checks the two arrays for overlap first).
+@njit(cache=True, inline="always")
+def _zero(target):
+    for j in range(target.size):
+        target[j] = 0.0
+
+
+@njit(cache=True, inline="always")
+def _copy_every(target, source, step):
+    """target[j] = source[j * step]."""
+    if step == 1:
+        for j in range(target.size):
+            target[j] = source[j]
+    else:
+        for j in range(target.size):
+            target[j] = source[j * step]
+
+
+@njit(cache=True, inline="always")
+def _add_every(target, source, step):
+    """target[j * step] += source[j]."""
+    if step == 1:
+        for j in range(source.size):
+            target[j] += source[j]
+    else:
+        for j in range(source.size):
+            target[j * step] += source[j]
+
+
 @njit(nogil=True, cache=True)
-def _channel_columns(x, n, c, first_row, last_row, cols, k_d, k_h, k_w, o_d, o_h, o_w,
+def _channel_columns(x, n, c, first_row, last_row, cols, first_column, k_d, k_h, k_w, o_d, o_h, o_w,
                      sd, sh, sw, pd, ph, pw, dd, dh, dw):
-    """Fill the rows (c, kd, kh, kw) of cols (C * taps, (last_row - first_row) * oW) with the
-    receptive fields of image n's output rows first_row <= od * oH + oh < last_row."""
+    """Fill the rows (c, kd, kh, kw) of cols (C * taps, columns), from column first_column on,
+    with the receptive fields of image n's output rows first_row <= od * oH + oh < last_row."""
     depth, height, width = x.shape[2:]
     for kd in range(k_d):
         for kh in range(k_h):
@@ -42,26 +74,22 @@ def _channel_columns(x, n, c, first_row, last_row, cols, k_d, k_h, k_w, o_d, o_h
                 # per element; the others read padding
                 first, last = inside_range(kw * dw - pw, sw, width, o_w)
                 first, last = min(first, o_w), max(min(last, o_w), min(first, o_w))
-                column = 0
+                column = first_column
                 for out_row in range(first_row, last_row):
                     i_d = (out_row // o_h) * sd - pd + kd * dd
                     i_h = (out_row % o_h) * sh - ph + kh * dh
                     if 0 <= i_d < depth and 0 <= i_h < height:
-                        cols[row, column:column + first] = 0.0
                         start = first * sw - pw + kw * dw
-                        if sw == 1:  # a contiguous run: a plain copy, which LLVM vectorises
-                            cols[row, column + first:column + last] = x[n, c, i_d, i_h, start:start + last - first]
-                        else:
-                            for ow in range(first, last):
-                                cols[row, column + ow] = x[n, c, i_d, i_h, ow * sw - pw + kw * dw]
-                        cols[row, column + last:column + o_w] = 0.0
+                        _zero(cols[row, column:column + first])
+                        _copy_every(cols[row, column + first:column + last], x[n, c, i_d, i_h, start:], sw)
+                        _zero(cols[row, column + last:column + o_w])
                     else:
-                        cols[row, column:column + o_w] = 0.0
+                        _zero(cols[row, column:column + o_w])
                     column += o_w
 
 
 @njit(nogil=True, cache=True)
-def _channel_image(cols, grad_x, n, c, first_row, last_row, k_d, k_h, k_w, o_d, o_h, o_w,
+def _channel_image(cols, first_column, grad_x, n, c, first_row, last_row, k_d, k_h, k_w, o_d, o_h, o_w,
                    sd, sh, sw, pd, ph, pw, dd, dh, dw):
     """The adjoint of _channel_columns: add the rows (c, kd, kh, kw) of cols back onto grad_x[n, c]."""
     depth, height, width = grad_x.shape[2:]
@@ -71,17 +99,13 @@ def _channel_image(cols, grad_x, n, c, first_row, last_row, k_d, k_h, k_w, o_d, 
                 row = ((c * k_d + kd) * k_h + kh) * k_w + kw
                 first, last = inside_range(kw * dw - pw, sw, width, o_w)
                 last = max(last, first)
-                column = 0
+                column = first_column
                 for out_row in range(first_row, last_row):
                     i_d = (out_row // o_h) * sd - pd + kd * dd
                     i_h = (out_row % o_h) * sh - ph + kh * dh
                     if 0 <= i_d < depth and 0 <= i_h < height:
                         start = first * sw - pw + kw * dw
-                        if sw == 1:
-                            grad_x[n, c, i_d, i_h, start:start + last - first] += cols[row, column + first:column + last]
-                        else:
-                            for ow in range(first, last):
-                                grad_x[n, c, i_d, i_h, ow * sw - pw + kw * dw] += cols[row, column + ow]
+                        _add_every(grad_x[n, c, i_d, i_h, start:], cols[row, column + first:column + last], sw)
                     column += o_w
 
 
@@ -93,7 +117,7 @@ def im2col(x, cols, k_d, k_h, k_w, o_d, o_h, o_w, sd, sh, sw, pd, ph, pw, dd, dh
     # single image still keeps every thread busy.
     for task in prange(n_batch * channels):
         n, c = task // channels, task % channels
-        _channel_columns(x, n, c, 0, o_d * o_h, cols[n], k_d, k_h, k_w, o_d, o_h, o_w,
+        _channel_columns(x, n, c, 0, o_d * o_h, cols[n], 0, k_d, k_h, k_w, o_d, o_h, o_w,
                          sd, sh, sw, pd, ph, pw, dd, dh, dw)
 
 
@@ -104,7 +128,7 @@ def col2im(cols, grad_x, k_d, k_h, k_w, o_d, o_h, o_w, sd, sh, sw, pd, ph, pw, d
     n_batch, channels = grad_x.shape[:2]
     for task in prange(n_batch * channels):  # each task adds into its own grad_x[n, c] only
         n, c = task // channels, task % channels
-        _channel_image(cols[n], grad_x, n, c, 0, o_d * o_h, k_d, k_h, k_w, o_d, o_h, o_w,
+        _channel_image(cols[n], 0, grad_x, n, c, 0, o_d * o_h, k_d, k_h, k_w, o_d, o_h, o_w,
                        sd, sh, sw, pd, ph, pw, dd, dh, dw)
 
 
@@ -115,9 +139,9 @@ def im2col_block(x, first_image, last_image, first_row, last_row, cols, k_d, k_h
     receptive fields of output rows [first_row, last_row) of images [first_image, last_image),
     image after image."""
     width = (last_row - first_row) * o_w
-    for i in range(last_image - first_image):
-        for c in range(x.shape[1]):
-            _channel_columns(x, first_image + i, c, first_row, last_row, cols[:, i * width:(i + 1) * width],
+    for c in range(x.shape[1]):  # channel by channel, so the writes walk through cols in order
+        for i in range(last_image - first_image):
+            _channel_columns(x, first_image + i, c, first_row, last_row, cols, i * width,
                              k_d, k_h, k_w, o_d, o_h, o_w, sd, sh, sw, pd, ph, pw, dd, dh, dw)
 
 
@@ -126,9 +150,9 @@ def col2im_block(cols, grad_x, first_image, last_image, first_row, last_row, k_d
                  sd, sh, sw, pd, ph, pw, dd, dh, dw):
     """The adjoint of im2col_block: add a block of columns back onto grad_x."""
     width = (last_row - first_row) * o_w
-    for i in range(last_image - first_image):
-        for c in range(grad_x.shape[1]):
-            _channel_image(cols[:, i * width:(i + 1) * width], grad_x, first_image + i, c, first_row, last_row,
+    for c in range(grad_x.shape[1]):
+        for i in range(last_image - first_image):
+            _channel_image(cols, i * width, grad_x, first_image + i, c, first_row, last_row,
                            k_d, k_h, k_w, o_d, o_h, o_w, sd, sh, sw, pd, ph, pw, dd, dh, dw)
 
 
@@ -161,18 +185,20 @@ def columns_to_image(cols, geometry):
 # with fewer images than threads, a stretch of every image's rows) and runs its blocks one after
 # the other through one buffer of its own.
 BLOCK_BYTES = 1 << 19     # a block's columns fill about one core's L2 cache
-BLOCK_MIN_COLUMNS = 256   # narrower blocks make the GEMMs slow whatever the cache does
-WEIGHT_BLOCK_MIN_COLUMNS = 1024  # the weight gradient's product per block is weight-sized: fewer, wider blocks
+# ... but no fewer columns than this: each GEMM call packs the whole weight matrix again, and a
+# narrower product no longer pays for that (measured: blocks of 200 columns made cb_L4's forward
+# pass 20% slower than one product over all the images)
+BLOCK_MIN_COLUMNS = 1024
 
 
-def _plan(geometry, min_columns) -> list:
+def _plan(geometry) -> list:
     """Each thread's blocks, a list of (first image, last image, first output row, last output
-    row): about BLOCK_BYTES of columns, at least min_columns of them, where the images allow."""
+    row): about BLOCK_BYTES of columns, at least BLOCK_MIN_COLUMNS of them, where the images allow."""
     n_batch = geometry.input_shape[0]
     o_d, o_h, o_w = geometry.output_spatial
     rows = o_d * o_h
     column_bytes = geometry.input_shape[1] * math.prod(geometry.kernel_size) * geometry.dtype.itemsize
-    columns = max(BLOCK_BYTES // max(column_bytes, 1), min_columns)
+    columns = max(BLOCK_BYTES // max(column_bytes, 1), BLOCK_MIN_COLUMNS)
     step = min(-(-columns // o_w), rows)  # output rows per block within an image
     images = max(columns // (rows * o_w), 1) if step == rows else 1  # whole images per block
     parts = threads.part_count()
@@ -236,7 +262,7 @@ def forward(x, weight, geometry):
     y[n] = W_g @ the columns of image n, a block at a time."""
     y = np.empty(geometry.output_shape, geometry.dtype)
     w, y_groups, scalars = _grouped_weight(weight, geometry), _grouped_positions(y, geometry), _scalars(geometry)
-    o_w, plan = geometry.output_spatial[2], _plan(geometry, BLOCK_MIN_COLUMNS)
+    o_w, plan = geometry.output_spatial[2], _plan(geometry)
 
     def share(blocks):
         buffer = _Buffer(geometry, plan)
@@ -260,7 +286,7 @@ def backward_data(grad_y, weight, geometry):
     their own (receptive fields overlap across blocks), summed at the end."""
     w_t = _grouped_weight(weight, geometry).transpose(0, 2, 1)
     gy_groups, scalars = _grouped_positions(grad_y, geometry), _scalars(geometry)
-    o_w, plan = geometry.output_spatial[2], _plan(geometry, BLOCK_MIN_COLUMNS)
+    o_w, plan = geometry.output_spatial[2], _plan(geometry)
     own_images = geometry.input_shape[0] >= len(plan)
     grad_x = np.zeros(geometry.input_shape, geometry.dtype)
 
@@ -282,7 +308,7 @@ def backward_weight(x, grad_y, geometry):
     """dL/dw (Cout, C/G, kD, kH, kW) = sum over blocks of dL/dy's columns @ the block's columns^T,
     each thread summing its blocks, then the threads' sums added."""
     gy_groups, scalars = _grouped_positions(grad_y, geometry), _scalars(geometry)
-    o_w, plan = geometry.output_spatial[2], _plan(geometry, WEIGHT_BLOCK_MIN_COLUMNS)
+    o_w, plan = geometry.output_spatial[2], _plan(geometry)
     groups = geometry.groups
 
     def share(blocks):
@@ -293,13 +319,16 @@ def backward_weight(x, grad_y, geometry):
             total += np.matmul(_block_of(gy_groups, block, o_w), buffer.grouped(block).transpose(0, 2, 1))
         return total
 
-    return sum(threads.run_parts(share, plan)).reshape(geometry.weight_shape)
+    grad_w, *others = threads.run_parts(share, plan)
+    for total in others:
+        grad_w += total
+    return grad_w.reshape(geometry.weight_shape)
 
 
 def workspace(geometry) -> int:
     """Bytes of the threads' column buffers (the weight gradient's, the widest), plus the copies of
     the image that the data gradient's threads add into when they share an image."""
-    plan = _plan(geometry, WEIGHT_BLOCK_MIN_COLUMNS)
+    plan = _plan(geometry)
     rows = geometry.input_shape[1] * math.prod(geometry.kernel_size)
     buffers = len(plan) * rows * _widest(plan) * geometry.output_spatial[2]
     copies = (len(plan) - 1) * math.prod(geometry.input_shape) if geometry.input_shape[0] < len(plan) else 0

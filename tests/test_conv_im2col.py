@@ -29,7 +29,7 @@ CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 @contextlib.contextmanager
 def blocks(parts, columns):
     """Blocks of `columns` columns (1: one output row; many: whole images), as `parts` threads' shares."""
-    with mock.patch.multiple(im2col, BLOCK_BYTES=1, BLOCK_MIN_COLUMNS=columns, WEIGHT_BLOCK_MIN_COLUMNS=columns), \
+    with mock.patch.multiple(im2col, BLOCK_BYTES=1, BLOCK_MIN_COLUMNS=columns), \
             mock.patch.object(threads, "part_count", lambda: parts):
         yield
 
@@ -68,7 +68,7 @@ def test_blocks_cover_every_output_row_once(batch, columns):
     rows = o_d * o_h
     for parts in (1, 2, 3, 4):
         with blocks(parts, columns):
-            plan = im2col._plan(geometry, im2col.BLOCK_MIN_COLUMNS)
+            plan = im2col._plan(geometry)
         covered = sorted((n, r) for share in plan for first_n, last_n, first_r, last_r in share
                          for n in range(first_n, last_n) for r in range(first_r, last_r))
         assert covered == [(n, r) for n in range(batch) for r in range(rows)]
