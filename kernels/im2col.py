@@ -326,13 +326,16 @@ def backward_weight(x, grad_y, geometry):
 
 
 def workspace(geometry) -> int:
-    """Bytes of the threads' column buffers (the weight gradient's, the widest), plus the copies of
-    the image that the data gradient's threads add into when they share an image."""
+    """Bytes the passes allocate besides their result, at most: per thread a column buffer, the
+    output side of its widest block (a product or dL/dy of several images side by side) and a
+    weight-sized sum; plus the copies of the image the data gradient's threads add into when they
+    share one."""
     plan = _plan(geometry)
+    columns = _widest(plan) * geometry.output_spatial[2]
     rows = geometry.input_shape[1] * math.prod(geometry.kernel_size)
-    buffers = len(plan) * rows * _widest(plan) * geometry.output_spatial[2]
+    per_thread = (rows + geometry.weight_shape[0]) * columns + math.prod(geometry.weight_shape)
     copies = (len(plan) - 1) * math.prod(geometry.input_shape) if geometry.input_shape[0] < len(plan) else 0
-    return (buffers + copies) * geometry.dtype.itemsize
+    return (len(plan) * per_thread + copies) * geometry.dtype.itemsize
 
 
 ALGORITHM = ConvAlgorithm(
