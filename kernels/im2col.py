@@ -1,82 +1,159 @@
 """Convolution as matrix multiplication: im2col, one GEMM per group, col2im.
 
 im2col copies every receptive field of x into a column of a matrix (Chellapilla, Puri & Simard
-2006, "High performance convolutional neural networks for document processing"): row
-(c, kd, kh, kw), column (n, od, oh, ow) holds x[n, c, o*s - p + k*d] (zero in the padding).
-For group g, with W_g the group's weights flattened to (Cout/G, C/G * taps) and X_g its rows of
-the column matrix, (C/G * taps, N * positions):
+2006, "High performance convolutional neural networks for document processing"): in image n's
+column matrix X[n], row (c, kd, kh, kw), column (od, oh, ow) holds x[n, c, o*s - p + k*d] (zero
+in the padding). For group g, with W_g the group's weights flattened to (Cout/G, C/G * taps) and
+X_g[n] its rows of X[n], (C/G * taps, positions):
 
-    Y_g     = W_g   @ X_g        forward
-    dX_g    = W_g^T @ dY_g       then col2im adds each column back where it came from: dL/dx
-    dW_g    = dY_g  @ X_g^T      dL/dw
+    Y_g[n]  = W_g   @ X_g[n]           forward (already the layout of y: no transpose)
+    dX_g[n] = W_g^T @ dY_g[n]          then col2im adds each column back where it came from: dL/dx
+    dW_g    = sum_n dY_g[n] @ X_g[n]^T dL/dw
 
-so the work is three BLAS GEMMs and two memory-bound copies, at the price of a column matrix
-taps times larger than x. col2im is the adjoint (transpose) of im2col: where receptive fields
-overlap it sums.
+so the work is three BLAS GEMMs and two memory-bound copies. col2im is the adjoint (transpose)
+of im2col: where receptive fields overlap it sums. The passes below never hold all of X: they
+build it a block of output rows at a time, in a buffer each thread reuses, and multiply the
+block while it is in cache: the copy then costs a pass over cache, not over main memory, and the
+extra memory is the threads' buffers, not kernel taps times the input.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit, prange
 
 from .direct import inside_range
 from . import threads
-from .registry import ConvAlgorithm, im2col_bytes, supports_any_geometry
+from .registry import ConvAlgorithm, supports_any_geometry
+
+
+# ---- the inner loops, on views that start at the first element they touch ------------------------
+# Indices from 0 up are ones the compiler can prove non-negative: no wrap-around test per element,
+# so LLVM vectorises the contiguous case (a slice assignment instead costs more than the copy on
+# rows of 10 outputs: it checks the two arrays for overlap first).
+@njit(cache=True, inline="always")
+def _zero(target):
+    for j in range(target.size):
+        target[j] = 0.0
+
+
+@njit(cache=True, inline="always")
+def _copy_every(target, source, step):
+    """target[j] = source[j * step]."""
+    if step == 1:
+        for j in range(target.size):
+            target[j] = source[j]
+    else:
+        for j in range(target.size):
+            target[j] = source[j * step]
+
+
+@njit(cache=True, inline="always")
+def _add_every(target, source, step):
+    """target[j * step] += source[j]."""
+    if step == 1:
+        for j in range(source.size):
+            target[j] += source[j]
+    else:
+        for j in range(source.size):
+            target[j * step] += source[j]
+
+
+@njit(nogil=True, cache=True)
+def _channel_columns(x, n, c, first_row, last_row, cols, first_column, k_d, k_h, k_w, o_d, o_h, o_w,
+                     sd, sh, sw, pd, ph, pw, dd, dh, dw):
+    """Fill the rows (c, kd, kh, kw) of cols (C * taps, columns), from column first_column on,
+    with the receptive fields of image n's output rows first_row <= od * oH + oh < last_row."""
+    depth, height, width = x.shape[2:]
+    for kd in range(k_d):
+        for kh in range(k_h):
+            for kw in range(k_w):
+                row = ((c * k_d + kd) * k_h + kh) * k_w + kw
+                # output columns whose tap lands inside the row, found once instead of tested
+                # per element; the others read padding
+                first, last = inside_range(kw * dw - pw, sw, width, o_w)
+                first, last = min(first, o_w), max(min(last, o_w), min(first, o_w))
+                column = first_column
+                for out_row in range(first_row, last_row):
+                    i_d = (out_row // o_h) * sd - pd + kd * dd
+                    i_h = (out_row % o_h) * sh - ph + kh * dh
+                    if 0 <= i_d < depth and 0 <= i_h < height:
+                        start = first * sw - pw + kw * dw
+                        _zero(cols[row, column:column + first])
+                        _copy_every(cols[row, column + first:column + last], x[n, c, i_d, i_h, start:], sw)
+                        _zero(cols[row, column + last:column + o_w])
+                    else:
+                        _zero(cols[row, column:column + o_w])
+                    column += o_w
+
+
+@njit(nogil=True, cache=True)
+def _channel_image(cols, first_column, grad_x, n, c, first_row, last_row, k_d, k_h, k_w, o_d, o_h, o_w,
+                   sd, sh, sw, pd, ph, pw, dd, dh, dw):
+    """The adjoint of _channel_columns: add the rows (c, kd, kh, kw) of cols back onto grad_x[n, c]."""
+    depth, height, width = grad_x.shape[2:]
+    for kd in range(k_d):
+        for kh in range(k_h):
+            for kw in range(k_w):
+                row = ((c * k_d + kd) * k_h + kh) * k_w + kw
+                first, last = inside_range(kw * dw - pw, sw, width, o_w)
+                last = max(last, first)
+                column = first_column
+                for out_row in range(first_row, last_row):
+                    i_d = (out_row // o_h) * sd - pd + kd * dd
+                    i_h = (out_row % o_h) * sh - ph + kh * dh
+                    if 0 <= i_d < depth and 0 <= i_h < height:
+                        start = first * sw - pw + kw * dw
+                        _add_every(grad_x[n, c, i_d, i_h, start:], cols[row, column + first:column + last], sw)
+                    column += o_w
 
 
 @njit(parallel=True, cache=True)
 def im2col(x, cols, k_d, k_h, k_w, o_d, o_h, o_w, sd, sh, sw, pd, ph, pw, dd, dh, dw):
-    """Fill cols (C * kD*kH*kW, N * oD*oH*oW) with the receptive fields of x (N, C, D, H, W)."""
-    n_batch, channels, depth, height, width = x.shape
-    positions = o_d * o_h * o_w
-    # Each (image, channel) owns its rows' stretch of columns: tasks never write the same memory,
-    # and a single image still keeps every thread busy.
+    """Fill cols (N, C * kD*kH*kW, oD*oH*oW) with the receptive fields of x (N, C, D, H, W)."""
+    n_batch, channels = x.shape[:2]
+    # Each (image, channel) owns its rows of cols[n]: tasks never write the same memory, and a
+    # single image still keeps every thread busy.
     for task in prange(n_batch * channels):
         n, c = task // channels, task % channels
-        for kd in range(k_d):
-            for kh in range(k_h):
-                for kw in range(k_w):
-                    row = ((c * k_d + kd) * k_h + kh) * k_w + kw
-                    # output columns whose tap lands inside the row, found once instead of tested
-                    # per element; the others read padding
-                    first, last = inside_range(kw * dw - pw, sw, width, o_w)
-                    first, last = min(first, o_w), max(min(last, o_w), min(first, o_w))
-                    column = n * positions
-                    for od in range(o_d):
-                        i_d = od * sd - pd + kd * dd
-                        for oh in range(o_h):
-                            i_h = oh * sh - ph + kh * dh
-                            if 0 <= i_d < depth and 0 <= i_h < height:
-                                cols[row, column:column + first] = 0.0
-                                for ow in range(first, last):
-                                    cols[row, column + ow] = x[n, c, i_d, i_h, ow * sw - pw + kw * dw]
-                                cols[row, column + last:column + o_w] = 0.0
-                            else:
-                                cols[row, column:column + o_w] = 0.0
-                            column += o_w
+        _channel_columns(x, n, c, 0, o_d * o_h, cols[n], 0, k_d, k_h, k_w, o_d, o_h, o_w,
+                         sd, sh, sw, pd, ph, pw, dd, dh, dw)
 
 
 @njit(parallel=True, cache=True)
 def col2im(cols, grad_x, k_d, k_h, k_w, o_d, o_h, o_w, sd, sh, sw, pd, ph, pw, dd, dh, dw):
-    """Add every entry of cols back onto the x position im2col read it from (grad_x zero on entry)."""
-    n_batch, channels, depth, height, width = grad_x.shape
-    positions = o_d * o_h * o_w
+    """Add every entry of cols (N, C * taps, positions) back onto the x position im2col read it
+    from (grad_x zero on entry)."""
+    n_batch, channels = grad_x.shape[:2]
     for task in prange(n_batch * channels):  # each task adds into its own grad_x[n, c] only
         n, c = task // channels, task % channels
-        for kd in range(k_d):
-            for kh in range(k_h):
-                for kw in range(k_w):
-                    row = ((c * k_d + kd) * k_h + kh) * k_w + kw
-                    first, last = inside_range(kw * dw - pw, sw, width, o_w)
-                    column = n * positions
-                    for od in range(o_d):
-                        i_d = od * sd - pd + kd * dd
-                        for oh in range(o_h):
-                            i_h = oh * sh - ph + kh * dh
-                            if 0 <= i_d < depth and 0 <= i_h < height:
-                                for ow in range(first, last):
-                                    grad_x[n, c, i_d, i_h, ow * sw - pw + kw * dw] += cols[row, column + ow]
-                            column += o_w
+        _channel_image(cols[n], 0, grad_x, n, c, 0, o_d * o_h, k_d, k_h, k_w, o_d, o_h, o_w,
+                       sd, sh, sw, pd, ph, pw, dd, dh, dw)
+
+
+@njit(nogil=True, cache=True)
+def im2col_block(x, first_image, last_image, first_row, last_row, cols, k_d, k_h, k_w, o_d, o_h, o_w,
+                 sd, sh, sw, pd, ph, pw, dd, dh, dw):
+    """One block of columns, on the calling thread: cols (C * taps, images * rows * oW) gets the
+    receptive fields of output rows [first_row, last_row) of images [first_image, last_image),
+    image after image."""
+    width = (last_row - first_row) * o_w
+    for c in range(x.shape[1]):  # channel by channel, so the writes walk through cols in order
+        for i in range(last_image - first_image):
+            _channel_columns(x, first_image + i, c, first_row, last_row, cols, i * width,
+                             k_d, k_h, k_w, o_d, o_h, o_w, sd, sh, sw, pd, ph, pw, dd, dh, dw)
+
+
+@njit(nogil=True, cache=True)
+def col2im_block(cols, grad_x, first_image, last_image, first_row, last_row, k_d, k_h, k_w, o_d, o_h, o_w,
+                 sd, sh, sw, pd, ph, pw, dd, dh, dw):
+    """The adjoint of im2col_block: add a block of columns back onto grad_x."""
+    width = (last_row - first_row) * o_w
+    for c in range(grad_x.shape[1]):
+        for i in range(last_image - first_image):
+            _channel_image(cols, i * width, grad_x, first_image + i, c, first_row, last_row,
+                           k_d, k_h, k_w, o_d, o_h, o_w, sd, sh, sw, pd, ph, pw, dd, dh, dw)
 
 
 def _scalars(geometry) -> tuple:
@@ -86,26 +163,76 @@ def _scalars(geometry) -> tuple:
 
 
 def columns(x, geometry):
-    """The column matrix of x (N, C, D, H, W): (C * kD*kH*kW, N * oD*oH*oW)."""
+    """The column matrices of x (N, C, D, H, W), one per image: (N, C * kD*kH*kW, oD*oH*oW)."""
     n_batch, channels = geometry.input_shape[:2]
-    taps = int(np.prod(geometry.kernel_size))
-    positions = int(np.prod(geometry.output_spatial))
-    cols = np.empty((channels * taps, n_batch * positions), geometry.dtype)
+    taps = math.prod(geometry.kernel_size)
+    cols = np.empty((n_batch, channels * taps, math.prod(geometry.output_spatial)), geometry.dtype)
     im2col(x, cols, *_scalars(geometry))
     return cols
 
 
 def columns_to_image(cols, geometry):
-    """col2im: the (N, C, D, H, W) array whose entries sum the column entries read from them."""
+    """col2im of (N, C * taps, positions): the (N, C, D, H, W) array whose entries sum the column
+    entries read from them."""
     image = np.zeros(geometry.input_shape, geometry.dtype)
     col2im(np.ascontiguousarray(cols), image, *_scalars(geometry))
     return image
 
 
-def _grouped_columns(x, geometry):
-    """The column matrix split into the G groups' rows: (G, C/G * taps, N * positions)."""
-    cols = columns(x, geometry)
-    return cols.reshape(geometry.groups, cols.shape[0] // geometry.groups, cols.shape[1])
+# ---- the passes, block by block ------------------------------------------------------------------
+# A block is a few whole images when an image has fewer columns than a block should (so that the
+# GEMMs stay wide), else a stretch of one image's output rows. Each thread takes whole images (or,
+# with fewer images than threads, a stretch of every image's rows) and runs its blocks one after
+# the other through one buffer of its own.
+BLOCK_BYTES = 1 << 19     # a block's columns fill about one core's L2 cache
+# ... but no fewer columns than this: each GEMM call packs the whole weight matrix again, and a
+# narrower product no longer pays for that (measured: blocks of 200 columns made cb_L4's forward
+# pass 20% slower than one product over all the images)
+BLOCK_MIN_COLUMNS = 1024
+
+
+def _plan(geometry) -> list:
+    """Each thread's blocks, a list of (first image, last image, first output row, last output
+    row): about BLOCK_BYTES of columns, at least BLOCK_MIN_COLUMNS of them, where the images allow."""
+    n_batch = geometry.input_shape[0]
+    o_d, o_h, o_w = geometry.output_spatial
+    rows = o_d * o_h
+    column_bytes = geometry.input_shape[1] * math.prod(geometry.kernel_size) * geometry.dtype.itemsize
+    columns = max(BLOCK_BYTES // max(column_bytes, 1), BLOCK_MIN_COLUMNS)
+    step = min(-(-columns // o_w), rows)  # output rows per block within an image
+    images = max(columns // (rows * o_w), 1) if step == rows else 1  # whole images per block
+    parts = threads.part_count()
+    if n_batch >= parts or n_batch == 0:
+        parts = max(min(parts, n_batch), 1)
+        return [[(n, min(n + images, stop), r, min(r + step, rows)) for n in range(start, stop, images)
+                 for r in range(0, rows, step)]
+                for start, stop in ((n_batch * t // parts, n_batch * (t + 1) // parts) for t in range(parts))]
+    bounds = [rows * t // parts for t in range(parts + 1)]
+    return [[(n, n + 1, r, min(r + step, stop)) for n in range(n_batch) for r in range(start, stop, step)]
+            for start, stop in zip(bounds[:-1], bounds[1:])]
+
+
+def _widest(plan) -> int:
+    """The most (image, output row) pairs of any block."""
+    return max(((last_n - n) * (last_r - r) for share in plan for n, last_n, r, last_r in share), default=1)
+
+
+class _Buffer:
+    """A thread's column buffer, seen for each block as the C * taps rows the kernels fill and as
+    the G matrices (C/G * taps, columns) the GEMMs read."""
+
+    def __init__(self, geometry, plan):
+        self.o_w, self.groups = geometry.output_spatial[2], geometry.groups
+        self.rows = geometry.input_shape[1] * math.prod(geometry.kernel_size)
+        self.flat = np.empty(self.rows * _widest(plan) * self.o_w, geometry.dtype)
+
+    def matrix(self, block):
+        first_image, last_image, first_row, last_row = block
+        columns = (last_image - first_image) * (last_row - first_row) * self.o_w
+        return self.flat[:self.rows * columns].reshape(self.rows, columns)
+
+    def grouped(self, block):
+        return self.matrix(block).reshape(self.groups, self.rows // self.groups, -1)
 
 
 def _grouped_weight(weight, geometry):
@@ -113,38 +240,107 @@ def _grouped_weight(weight, geometry):
     return weight.reshape(geometry.groups, geometry.weight_shape[0] // geometry.groups, -1)
 
 
-def _grouped_output(grad_y, geometry):
-    """(N, Cout, oD, oH, oW) as G matrices (Cout/G, N * positions), the layout of W_g @ X_g."""
-    n_batch, c_out = geometry.output_shape[:2]
-    positions = int(np.prod(geometry.output_spatial))
-    grouped = grad_y.reshape(n_batch, geometry.groups, c_out // geometry.groups, positions)
-    return grouped.transpose(1, 2, 0, 3).reshape(geometry.groups, c_out // geometry.groups, n_batch * positions)
+def _grouped_positions(array, geometry):
+    """(N, Cout, oD, oH, oW) as (N, G, Cout/G, positions): a block of output rows is a slice of
+    the last axis, the layout of W_g @ columns."""
+    n, c_out = array.shape[:2]
+    return array.reshape(n, geometry.groups, c_out // geometry.groups, math.prod(geometry.output_spatial))
+
+
+def _block_of(grouped, block, o_w):
+    """A block's (G, Cout/G, columns) part of (N, G, Cout/G, positions): a view for one image,
+    a copy with the images side by side for several."""
+    first_image, last_image, first_row, last_row = block
+    if last_image - first_image == 1:
+        return grouped[first_image, :, :, first_row * o_w:last_row * o_w]
+    part = grouped[first_image:last_image]
+    return part.transpose(1, 2, 0, 3).reshape(part.shape[1], part.shape[2], -1)
 
 
 def forward(x, weight, geometry):
-    """y = conv(x, weight): (N, C, D, H, W), (Cout, C/G, kD, kH, kW) -> (N, Cout, oD, oH, oW)."""
-    n_batch, c_out = geometry.output_shape[:2]
-    y = threads.matmul(_grouped_weight(weight, geometry), _grouped_columns(x, geometry))  # G GEMMs
-    y = y.reshape(c_out, n_batch, int(np.prod(geometry.output_spatial))).transpose(1, 0, 2)
-    return np.ascontiguousarray(y).reshape(geometry.output_shape)
+    """y = conv(x, weight): (N, C, D, H, W), (Cout, C/G, kD, kH, kW) -> (N, Cout, oD, oH, oW),
+    y[n] = W_g @ the columns of image n, a block at a time."""
+    y = np.empty(geometry.output_shape, geometry.dtype)
+    w, y_groups, scalars = _grouped_weight(weight, geometry), _grouped_positions(y, geometry), _scalars(geometry)
+    o_w, plan = geometry.output_spatial[2], _plan(geometry)
+
+    def share(blocks):
+        buffer = _Buffer(geometry, plan)
+        for block in blocks:
+            im2col_block(x, *block, buffer.matrix(block), *scalars)
+            first_image, last_image, first_row, last_row = block
+            if last_image - first_image == 1:  # written in place
+                np.matmul(w, buffer.grouped(block), out=y_groups[first_image, :, :, first_row * o_w:last_row * o_w])
+            else:  # whole images side by side: dealt back to them
+                product = np.matmul(w, buffer.grouped(block))
+                y_groups[first_image:last_image] = product.reshape(product.shape[:2] + (last_image - first_image, -1)
+                                                                   ).transpose(2, 0, 1, 3)
+
+    threads.run_parts(share, plan)
+    return y
 
 
 def backward_data(grad_y, weight, geometry):
-    """dL/dx (N, C, D, H, W) from dL/dy (N, Cout, oD, oH, oW)."""
-    weight_t = _grouped_weight(weight, geometry).transpose(0, 2, 1)
-    grad_cols = threads.matmul(weight_t, _grouped_output(grad_y, geometry))  # G GEMMs
-    return columns_to_image(grad_cols.reshape(weight_t.shape[0] * weight_t.shape[1], grad_cols.shape[2]), geometry)
+    """dL/dx (N, C, D, H, W) from dL/dy (N, Cout, oD, oH, oW): per block, W_g^T @ dL/dy's
+    columns, added back onto the image by col2im. Threads sharing an image add into copies of
+    their own (receptive fields overlap across blocks), summed at the end."""
+    w_t = _grouped_weight(weight, geometry).transpose(0, 2, 1)
+    gy_groups, scalars = _grouped_positions(grad_y, geometry), _scalars(geometry)
+    o_w, plan = geometry.output_spatial[2], _plan(geometry)
+    own_images = geometry.input_shape[0] >= len(plan)
+    grad_x = np.zeros(geometry.input_shape, geometry.dtype)
+
+    def share(blocks):
+        target = grad_x if own_images or blocks is plan[0] else np.zeros_like(grad_x)
+        buffer = _Buffer(geometry, plan)
+        for block in blocks:
+            np.matmul(w_t, _block_of(gy_groups, block, o_w), out=buffer.grouped(block))
+            col2im_block(buffer.matrix(block), target, *block, *scalars)
+        return target
+
+    for partial in threads.run_parts(share, plan)[1:]:
+        if partial is not grad_x:
+            grad_x += partial
+    return grad_x
 
 
 def backward_weight(x, grad_y, geometry):
-    """dL/dw (Cout, C/G, kD, kH, kW) from x and dL/dy."""
-    grad_w = threads.matmul(_grouped_output(grad_y, geometry), _grouped_columns(x, geometry).transpose(0, 2, 1))
+    """dL/dw (Cout, C/G, kD, kH, kW) = sum over blocks of dL/dy's columns @ the block's columns^T,
+    each thread summing its blocks, then the threads' sums added."""
+    gy_groups, scalars = _grouped_positions(grad_y, geometry), _scalars(geometry)
+    o_w, plan = geometry.output_spatial[2], _plan(geometry)
+    groups = geometry.groups
+
+    def share(blocks):
+        buffer = _Buffer(geometry, plan)
+        total = np.zeros((groups, geometry.weight_shape[0] // groups, buffer.rows // groups), geometry.dtype)
+        for block in blocks:
+            im2col_block(x, *block, buffer.matrix(block), *scalars)
+            total += np.matmul(_block_of(gy_groups, block, o_w), buffer.grouped(block).transpose(0, 2, 1))
+        return total
+
+    grad_w, *others = threads.run_parts(share, plan)
+    for total in others:
+        grad_w += total
     return grad_w.reshape(geometry.weight_shape)
+
+
+def workspace(geometry) -> int:
+    """Bytes the passes allocate besides their result, at most: per thread a column buffer, the
+    output side of its widest block (a product or dL/dy of several images side by side) and a
+    weight-sized sum; plus the copies of the image the data gradient's threads add into when they
+    share one."""
+    plan = _plan(geometry)
+    columns = _widest(plan) * geometry.output_spatial[2]
+    rows = geometry.input_shape[1] * math.prod(geometry.kernel_size)
+    per_thread = (rows + geometry.weight_shape[0]) * columns + math.prod(geometry.weight_shape)
+    copies = (len(plan) - 1) * math.prod(geometry.input_shape) if geometry.input_shape[0] < len(plan) else 0
+    return (len(plan) * per_thread + copies) * geometry.dtype.itemsize
 
 
 ALGORITHM = ConvAlgorithm(
     name="im2col",
     capabilities="any stride, padding, dilation and groups, 1-D/2-D/3-D, float32 and float64",
     forward=forward, backward_data=backward_data, backward_weight=backward_weight,
-    supports=supports_any_geometry, workspace=im2col_bytes,
+    supports=supports_any_geometry, workspace=workspace,
 )

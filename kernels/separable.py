@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import im2col
-from .direct import inside_range
+from .direct import FASTMATH, _dot, inside_range
 from .registry import DTYPES, ConvAlgorithm
 
 # A kernel slice counts as rank 1 when s_2 / s_1 is at most this (a rounding-level residue).
@@ -181,7 +181,7 @@ SEPARABLE = ConvAlgorithm(
                  "a ValueError otherwise), any stride, padding, dilation and groups, float32 and float64",
     forward=forward, backward_data=backward_data, backward_weight=im2col.backward_weight,
     supports=supports_separable, weight_requirement="every kH x kW kernel of rank 1",
-    workspace=im2col.im2col_bytes,  # the hungriest pass is the weight gradient, im2col's
+    workspace=im2col.workspace,  # the hungriest pass is the weight gradient, im2col's
 )
 
 
@@ -278,27 +278,95 @@ def depthwise_backward_data_kernel(grad_out, weight, grad_x, sh, sw, ph, pw, dh,
         grad_x[n, c] = padded[ph:ph + height, pw:pw + width]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, inline="always", fastmath=FASTMATH)
+def _add_3x3_products(acc, a, b, gy, r0, r1, r2, start, sw, o_w):
+    """acc[a + i, b + j, ow] += gy[ow] * r_i[start + ow*sw + j] for the 3 x 3 taps (i, j) of a
+    block: one output-gradient row's products for the weight gradient, each loaded gy[ow]
+    serving nine of them. The sums stay per output column (acc's last axis) until the end: an
+    element-wise loop, not nine reductions over a short row."""
+    a00, a01, a02 = acc[a, b], acc[a, b + 1], acc[a, b + 2]
+    a10, a11, a12 = acc[a + 1, b], acc[a + 1, b + 1], acc[a + 1, b + 2]
+    a20, a21, a22 = acc[a + 2, b], acc[a + 2, b + 1], acc[a + 2, b + 2]
+    if sw == 1:  # contiguous: LLVM vectorises only this form
+        for ow in range(o_w):
+            g, i = gy[ow], start + ow
+            a00[ow] += g * r0[i]
+            a01[ow] += g * r0[i + 1]
+            a02[ow] += g * r0[i + 2]
+            a10[ow] += g * r1[i]
+            a11[ow] += g * r1[i + 1]
+            a12[ow] += g * r1[i + 2]
+            a20[ow] += g * r2[i]
+            a21[ow] += g * r2[i + 1]
+            a22[ow] += g * r2[i + 2]
+    else:
+        for ow in range(o_w):
+            g, i = gy[ow], start + ow * sw
+            a00[ow] += g * r0[i]
+            a01[ow] += g * r0[i + 1]
+            a02[ow] += g * r0[i + 2]
+            a10[ow] += g * r1[i]
+            a11[ow] += g * r1[i + 1]
+            a12[ow] += g * r1[i + 2]
+            a20[ow] += g * r2[i]
+            a21[ow] += g * r2[i + 1]
+            a22[ow] += g * r2[i + 2]
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)  # the inlined _dot's "reassoc" needs it here
 def depthwise_backward_weight_kernel(x, grad_out, partial, sh, sw, ph, pw, dh, dw):
     """partial[n, c, a, b] = sum_{oh, ow} grad_out[n, c, oh, ow] x_pad[n, c, oh sh + a dh, ow sw + b dw]
-    (float64 sums; the caller adds the images up)."""
+    (summed in the arrays' precision per image and channel; the caller adds the images up in
+    float64).
+
+    At stride 1 each tap's sum is one long dot product: with the output gradient laid out at the
+    padded plane's row pitch (zeros in the extra columns), tap (a, b) reads the padded plane
+    flattened, from a dh * pitch + b dw on, so the whole plane is one contiguous run that LLVM
+    vectorises (the rows of a small map are too short to). Strided layers go row by row, the
+    forward kernel's 3 x 3 blocks of taps read the other way."""
     n_batch, channels, o_h, o_w = grad_out.shape
-    k_h, k_w = partial.shape[2], partial.shape[3]
-    rows, cols = (o_h - 1) * sh + (k_h - 1) * dh + 1, (o_w - 1) * sw + (k_w - 1) * dw + 1
+    k_h, k_w = (partial.shape[2] - 1) * dh + 1, (partial.shape[3] - 1) * dw + 1  # the dilated span
+    if sh == 1 and sw == 1:
+        rows, pitch = o_h + k_h, o_w + k_w - 1  # one row more: the last tap's run ends past the plane
+    else:
+        rows, pitch = (o_h - 1) * sh + 3 * ((k_h + 2) // 3), (o_w - 1) * sw + 3 * ((k_w + 2) // 3)
     for task in prange(n_batch * channels):
         n, c = task // channels, task % channels
-        padded = np.empty((rows, cols), x.dtype)
+        padded = np.empty((rows, pitch), x.dtype)
         _padded_plane(x[n, c], padded, ph, pw)
-        for a in range(k_h):
-            for b in range(k_w):
-                total = 0.0
-                for oh in range(o_h):
-                    source = padded[oh * sh + a * dh]
-                    gy = grad_out[n, c, oh]
-                    start = b * dw
-                    for ow in range(o_w):
-                        total += gy[ow] * source[start + ow * sw]
-                partial[n, c, a, b] = total
+        if sh == 1 and sw == 1:
+            gy = np.zeros((o_h, pitch), x.dtype)
+            gy[:, :o_w] = grad_out[n, c]
+            run, plane = gy.ravel(), padded.ravel()
+            for a in range(partial.shape[2]):
+                for b in range(partial.shape[3]):
+                    start = a * dh * pitch + b * dw
+                    partial[n, c, a, b] = _dot(run, plane[start:start + o_h * pitch])
+        else:
+            _strided_weight_gradient(padded, grad_out[n, c], partial[n, c], sh, sw, dh, dw)
+
+
+@njit(cache=True)
+def _strided_weight_gradient(padded, grad_out, partial, sh, sw, dh, dw):
+    """partial[a, b] = sum_{oh, ow} grad_out[oh, ow] padded[oh sh + a dh, ow sw + b dw], summed
+    per output column over the rows (in the arrays' precision), then over the columns."""
+    o_h, o_w = grad_out.shape
+    k_h, k_w = (partial.shape[0] - 1) * dh + 1, (partial.shape[1] - 1) * dw + 1
+    blocks_h, blocks_w = (k_h + 2) // 3, (k_w + 2) // 3
+    acc = np.zeros((3 * blocks_h, 3 * blocks_w, o_w), padded.dtype)
+    for oh in range(o_h):
+        for block_a in range(blocks_h):
+            a = 3 * block_a
+            r = oh * sh + a
+            for block_b in range(blocks_w):
+                b = 3 * block_b
+                _add_3x3_products(acc, a, b, grad_out[oh], padded[r], padded[r + 1], padded[r + 2], b, sw, o_w)
+    for a in range(partial.shape[0]):
+        for b in range(partial.shape[1]):
+            total = 0.0
+            for ow in range(o_w):
+                total += acc[a * dh, b * dw, ow]
+            partial[a, b] = total
 
 
 def _planes(a):

@@ -138,6 +138,20 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def part_count() -> int:
+    """How many parts work made of single-threaded BLAS calls may run as at once: the thread
+    budget once BLAS is on one thread, else 1 (a multi-threaded BLAS has the cores already)."""
+    return numba.get_num_threads() if _workers["split"] else 1
+
+
+def run_parts(part, shares) -> list:
+    """[part(share) for share in shares], run at once: the first on the calling thread, the
+    others on the pool (at most part_count() of them make sense). For work that releases the
+    GIL: BLAS calls, Numba kernels compiled with nogil=True."""
+    others = [_pool().submit(part, share) for share in shares[1:]]
+    return [part(shares[0])] + [future.result() for future in others]
+
+
 BLAS_ENVIRONMENT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 

@@ -37,7 +37,7 @@ def test_quick_bench_runs_every_layer_and_algorithm(tmp_path, capsys):
             assert (r["nan_outputs"] is not None) == (r["pass_name"] == "fwd")
         assert r["auto"] in kernels.ALGORITHMS
     im2col = [r for r in results if r["algorithm"] == "im2col" and r["pass_name"] == "fwd"]
-    assert all(r["measured_workspace_bytes"] >= r["workspace_bytes"] for r in im2col)  # its column matrix
+    assert all(r["measured_workspace_bytes"] <= r["workspace_bytes"] for r in im2col)  # the declared bound holds
     assert all(r["nan_outputs"] == r["nan_expected"] for r in im2col)  # im2col keeps NaNs in their windows
     assert csv_path.read_text().count("\n") == len(results) + 1
 

@@ -327,7 +327,7 @@ class LocalConv(Function):
         n, c_out = geometry.output_shape[:2]
         out_h, out_w = geometry.output_spatial[1:]
         cols = im2col.columns(_kernel_array(x, geometry.input_shape), geometry)
-        cols = cols.reshape(cols.shape[0], n, out_h * out_w).transpose(2, 0, 1)  # (L, CK, N)
+        cols = cols.transpose(2, 1, 0)  # (N, CK, L) -> (L, CK, N)
         weights = weight.reshape(out_h * out_w, c_out, -1)  # (L, Cout, CK)
         ctx.save_for_backward(cols, weights)
         ctx.geometry, ctx.shapes, ctx.has_bias = geometry, (x.shape, weight.shape), bias is not None
@@ -346,8 +346,7 @@ class LocalConv(Function):
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
             grad_cols = np.matmul(weights.transpose(0, 2, 1), grad_l)  # (L, CK, N)
-            grad_cols = grad_cols.transpose(1, 2, 0).reshape(cols.shape[1], n * cols.shape[0])
-            grad_x = im2col.columns_to_image(grad_cols, geometry).reshape(ctx.shapes[0])
+            grad_x = im2col.columns_to_image(grad_cols.transpose(2, 1, 0), geometry).reshape(ctx.shapes[0])
         if ctx.needs_input_grad[1]:
             grad_w = np.matmul(grad_l, cols.transpose(0, 2, 1)).reshape(ctx.shapes[1])
         if ctx.has_bias and ctx.needs_input_grad[2]:

@@ -24,19 +24,15 @@ from .shape import reshape
 
 
 def _columns(image, geometry):
-    """(N, C, H, W) -> (N, C*kh*kw, L): the im2col kernel's (C*K, N*L) matrix, batch first."""
-    n = geometry.input_shape[0]
+    """(N, C, H, W) -> (N, C*kh*kw, L): the im2col kernel's column matrices, one per image."""
     x5 = np.ascontiguousarray(image).reshape(geometry.input_shape)
-    cols = im2col.columns(x5 if x5.flags.writeable else x5.copy(), geometry)
-    blocks = int(np.prod(geometry.output_spatial))  # explicit, not -1: N may be 0
-    return np.ascontiguousarray(cols.reshape(cols.shape[0], n, blocks).transpose(1, 0, 2))
+    return im2col.columns(x5 if x5.flags.writeable else x5.copy(), geometry)
 
 
 def _image(columns, geometry):
     """(N, C*kh*kw, L) -> (N, C, H, W): col2im, summing where blocks overlap."""
     n, channels, _, height, width = geometry.input_shape
-    cols = columns.transpose(1, 0, 2).reshape(columns.shape[1], n * columns.shape[2])
-    return im2col.columns_to_image(cols, geometry).reshape(n, channels, height, width)
+    return im2col.columns_to_image(columns, geometry).reshape(n, channels, height, width)
 
 
 class Unfold(Function):
