@@ -118,11 +118,6 @@ NAN_SPREAD = {
             "(more outputs than the definition gives)",
 }
 
-# The column matrix of im2col holds C * kernel taps * N * output positions values; past this many
-# bytes "auto" prefers the direct loops, which need no extra memory.
-IM2COL_MEMORY_LIMIT = 512 * 2 ** 20
-
-
 def register_algorithm(algorithm: ConvAlgorithm) -> ConvAlgorithm:
     """Make `algorithm` available as conv*(..., algorithm=algorithm.name)."""
     if algorithm.nan_spread not in NAN_SPREAD:
@@ -192,12 +187,6 @@ def supports_any_geometry(geometry: ConvGeometry):
     return None
 
 
-def im2col_bytes(geometry: ConvGeometry) -> int:
-    """Size of im2col's column matrix: (C * kernel taps) x (N * output positions) values."""
-    n, c = geometry.input_shape[:2]
-    return c * math.prod(geometry.kernel_size) * n * math.prod(geometry.output_spatial) * geometry.dtype.itemsize
-
-
 def eligible_algorithms(geometry: ConvGeometry) -> list:
     """Names of the registered algorithms "auto" may choose for `geometry`: those that run it
     whatever the weights are, within the memory limit, except the slow reference."""
@@ -229,9 +218,8 @@ def heuristic_choice(geometry: ConvGeometry) -> str:
                                                                    smaller than 8 on a side
     5. stride 1, >= 25 taps, >= 32 channels per group each way,
        output at least 28 on a side                             -> "fft"
-    6. otherwise                                                -> "im2col", or "direct" if its
-                                                                   column matrix would exceed
-                                                                   IM2COL_MEMORY_LIMIT
+    6. otherwise                                                -> "im2col" (its blocks of columns
+                                                                   need a few MiB per thread)
     A rule whose algorithm is not registered, refuses the geometry or would not fit in
     memory_limit() passes to the next ("direct", which needs the least, is the last resort).
     """
@@ -255,9 +243,7 @@ def heuristic_choice(geometry: ConvGeometry) -> str:
     if (geometry.stride == unit and taps >= FFT_MIN_TAPS and min(c_group, k_group) >= FFT_MIN_CHANNELS
             and min((n for n in geometry.output_spatial if n > 1), default=1) >= FFT_MIN_OUTPUT):
         candidates.append("fft")
-    if im2col_bytes(geometry) <= IM2COL_MEMORY_LIMIT:
-        candidates.append("im2col")
-    candidates.append("direct")
+    candidates += ["im2col", "direct"]
     for name in candidates:
         algorithm = ALGORITHMS.get(name)
         if (algorithm is not None and algorithm.weight_requirement is None and algorithm.supports(geometry) is None
