@@ -70,6 +70,7 @@ import numpy as np
 from numba import njit, prange
 
 from .registry import DTYPES, ConvAlgorithm
+from .threads import SizedKernel
 
 
 # ---- the transform matrices ------------------------------------------------------------------------
@@ -244,7 +245,6 @@ def untransform_tiles(products, k, transform, y, corner, rows, cols, count, half
 # allocated per call. (Two such buffers alive at once, as separate passes need, come back from the
 # system on every call: each page faults again, 2.9 ms for two of 9.4 MB, ResNet-20's 16-channel
 # layer at batch 64.)
-@njit(parallel=True, cache=True)
 def winograd_fused_conv2d(x, transformed_w, input_transform, output_transform, y, pad_top, pad_left,
                           tiles_h, tiles_w, groups, block):
     """y = the Winograd convolution of x (N, C, H, W) with the transformed filters (a*a, K, C/G):
@@ -278,7 +278,6 @@ def winograd_fused_conv2d(x, transformed_w, input_transform, output_transform, y
             untransform_tiles(products, k, output_transform, y, corner, rows, cols, count, half, result)
 
 
-@njit(parallel=True, cache=True)
 def winograd_fused_weight_products(x, grad_y, input_transform, filter_transform, pad_top, pad_left,
                                    tiles_h, tiles_w, groups, block, parts):
     """The weight gradient's products, sum over tiles q of (G dy_q G^T)[xi] (B^T x_q B)[xi], as
@@ -319,6 +318,11 @@ def winograd_fused_weight_products(x, grad_y, input_transform, filter_transform,
                     np.dot(tiles_dy[xi, k0:k0 + k_group], tiles_x[xi, c0:c0 + c_group].T, product)
                     sums[part, xi, k0:k0 + k_group] += product
     return sums
+
+
+# Sized (threads.py): the serial build on small inputs, where waking the pool costs more than a block
+winograd_fused_conv2d = SizedKernel(winograd_fused_conv2d)
+winograd_fused_weight_products = SizedKernel(winograd_fused_weight_products)
 
 
 # ---- the convolution -----------------------------------------------------------------------------

@@ -77,3 +77,39 @@ def test_matmul_in_parts_works_in_a_forked_child_after_the_parent_used_its_threa
     _product_in_parts(0)  # the parent's worker threads exist now; a forked child has none
     with multiprocessing.get_context("fork").Pool(1) as pool:
         assert pool.apply_async(_product_in_parts, (1,)).get(timeout=60) < 1e-12
+
+
+# ---- SizedKernel: the parallel and the serial build compute the same thing -------------------------
+def _every_op(x, w):
+    """Forward and backward of the ops whose kernels are SizedKernels, as one list of arrays."""
+    x, w = mc.tensor(x, requires_grad=True), mc.tensor(w, requires_grad=True)
+    outputs = [F.max_pool2d(x, 3, 2, 1), F.avg_pool2d(x, 3, 1, 1, count_include_pad=False),
+               F.adaptive_avg_pool2d(x, 3), F.adaptive_max_pool2d(x, 3), F.relu(x - 0.1),
+               F.batch_norm(x, None, None, training=True),
+               F.conv2d(x, w, padding=1, algorithm="winograd_f4x3"), F.conv2d(x, w, algorithm="winograd_f2x3")]
+    total = sum((o * o).sum() for o in outputs)
+    total.backward()
+    return [o.array for o in outputs] + [x.grad.array, w.grad.array]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sized_kernels_parallel_and_serial_builds_agree(dtype, monkeypatch):
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((3, 16, 12, 12)).astype(dtype), rng.standard_normal((16, 16, 3, 3)).astype(dtype)
+    calls = {"parallel": 0}
+    for_size = threads.SizedKernel.for_size
+
+    def counting(self, size):
+        chosen = for_size(self, size)
+        calls["parallel"] += chosen is self.parallel
+        return chosen
+
+    monkeypatch.setattr(threads.SizedKernel, "for_size", counting)
+    monkeypatch.setattr(threads.SizedKernel, "PARALLEL_MIN_SIZE", 1 << 62)
+    serial = _every_op(x, w)
+    assert calls["parallel"] == 0
+    monkeypatch.setattr(threads.SizedKernel, "PARALLEL_MIN_SIZE", 0)
+    parallel = _every_op(x, w)
+    assert calls["parallel"] >= 10  # every sized kernel above ran its parallel build
+    for a, b in zip(serial, parallel):
+        np.testing.assert_allclose(a, b, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6)
