@@ -191,19 +191,30 @@ BLOCK_BYTES = 1 << 19     # a block's columns fill about one core's L2 cache
 BLOCK_MIN_COLUMNS = 1024
 
 
-def _plan(geometry) -> list:
-    """Each thread's blocks, a list of (first image, last image, first output row, last output
-    row): about BLOCK_BYTES of columns, at least BLOCK_MIN_COLUMNS of them, where the images allow."""
+def _blocking(geometry) -> tuple:
+    """(whole images per block, output rows per block, threads sharing the work): blocks of about
+    BLOCK_BYTES of columns, at least BLOCK_MIN_COLUMNS of them, where the images allow."""
     n_batch = geometry.input_shape[0]
     o_d, o_h, o_w = geometry.output_spatial
     rows = o_d * o_h
     column_bytes = geometry.input_shape[1] * math.prod(geometry.kernel_size) * geometry.dtype.itemsize
     columns = max(BLOCK_BYTES // max(column_bytes, 1), BLOCK_MIN_COLUMNS)
-    step = min(-(-columns // o_w), rows)  # output rows per block within an image
-    images = max(columns // (rows * o_w), 1) if step == rows else 1  # whole images per block
+    step = min(-(-columns // max(o_w, 1)), rows)  # output rows per block within an image
+    images = max(columns // max(rows * o_w, 1), 1) if step == rows else 1
     parts = threads.part_count()
     if n_batch >= parts or n_batch == 0:
         parts = max(min(parts, n_batch), 1)
+    return images, step, parts
+
+
+def _plan(geometry) -> list:
+    """Each thread's blocks, a list of (first image, last image, first output row, last output
+    row), as _blocking sizes them: each thread takes whole images or, with fewer images than
+    threads, a stretch of every image's rows."""
+    n_batch = geometry.input_shape[0]
+    rows = geometry.output_spatial[0] * geometry.output_spatial[1]
+    images, step, parts = _blocking(geometry)
+    if n_batch >= parts or n_batch == 0:
         return [[(n, min(n + images, stop), r, min(r + step, rows)) for n in range(start, stop, images)
                  for r in range(0, rows, step)]
                 for start, stop in ((n_batch * t // parts, n_batch * (t + 1) // parts) for t in range(parts))]
@@ -330,12 +341,12 @@ def workspace(geometry) -> int:
     output side of its widest block (a product or dL/dy of several images side by side) and a
     weight-sized sum; plus the copies of the image the data gradient's threads add into when they
     share one."""
-    plan = _plan(geometry)
-    columns = _widest(plan) * geometry.output_spatial[2]
+    images, step, parts = _blocking(geometry)  # not the plan itself: a huge layer has millions of blocks
+    columns = images * step * geometry.output_spatial[2]
     rows = geometry.input_shape[1] * math.prod(geometry.kernel_size)
     per_thread = (rows + geometry.weight_shape[0]) * columns + math.prod(geometry.weight_shape)
-    copies = (len(plan) - 1) * math.prod(geometry.input_shape) if geometry.input_shape[0] < len(plan) else 0
-    return (len(plan) * per_thread + copies) * geometry.dtype.itemsize
+    copies = (parts - 1) * math.prod(geometry.input_shape) if geometry.input_shape[0] < parts else 0
+    return (parts * per_thread + copies) * geometry.dtype.itemsize
 
 
 ALGORITHM = ConvAlgorithm(

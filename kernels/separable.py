@@ -175,13 +175,21 @@ def supports_separable(geometry):
     return None
 
 
+def separable_workspace(geometry) -> int:
+    """Bytes the passes allocate besides their result, at most: the row pass's (H, oW) plane per
+    Numba thread (forward and data gradient), or the weight gradient's, which is im2col's."""
+    height, o_w = geometry.input_shape[3], geometry.output_spatial[2]
+    rows = numba.get_num_threads() * height * o_w * geometry.dtype.itemsize
+    return max(rows, im2col.workspace(geometry))
+
+
 SEPARABLE = ConvAlgorithm(
     name="separable",
     capabilities="1-D/2-D layers whose every kH x kW kernel has rank 1 (checked by SVD at run time; "
                  "a ValueError otherwise), any stride, padding, dilation and groups, float32 and float64",
     forward=forward, backward_data=backward_data, backward_weight=im2col.backward_weight,
     supports=supports_separable, weight_requirement="every kH x kW kernel of rank 1",
-    workspace=im2col.workspace,  # the hungriest pass is the weight gradient, im2col's
+    workspace=separable_workspace,
 )
 
 

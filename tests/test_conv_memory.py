@@ -84,3 +84,21 @@ def test_the_direct_kernel_does_not_allocate_per_unit_of_stride():
     geometry = ConvGeometry(x.shape[:2] + (1,) + x.shape[2:], w.shape[:2] + (1, 3, 3), (1, 1, 10 ** 7),
                             ((0, 0), (0, 0), (0, 0)), (1, 1, 1), 1, np.dtype(np.float64), 2)
     assert direct.workspace(geometry) < 10 * x.nbytes  # was 10^7 columns per row: 2 GiB for these 12 rows
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_estimating_a_huge_layer_allocates_almost_nothing(name):
+    """An algorithm's workspace estimate is arithmetic: it must not build the blocks it describes
+    (im2col's plan of a layer with 2 x 10^7 output rows held hundreds of thousands of blocks;
+    at 10^9 rows, the fuzz's padding, it filled the machine's memory before the MemoryError)."""
+    import tracemalloc
+
+    geometry = ConvGeometry((2, 3, 1, 6, 6), (4, 3, 1, 3, 3), (1, 1, 1), ((0, 0), (10 ** 7, 10 ** 7), (1, 1)),
+                            (1, 1, 1), 1, np.dtype(np.float32), spatial_dims=2)
+    tracemalloc.start()
+    try:
+        ALGORITHMS[name].workspace(geometry)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 ** 20
