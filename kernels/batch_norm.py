@@ -74,7 +74,9 @@ def batch_norm_grad_input(x, grad, mean, inv_std, scale, mean_g, mean_gx, grad_x
                 grad_x[n, c, m] = k * (grad[n, c, m] - a - (x[n, c, m] - mu) * r * b)
 
 
-channel_mean_var = SizedKernel(channel_mean_var, fastmath=SUMS)
-channel_affine = SizedKernel(channel_affine)
-batch_norm_grad_sums = SizedKernel(batch_norm_grad_sums, fastmath=SUMS)
-batch_norm_grad_input = SizedKernel(batch_norm_grad_input)
+# parallel from these sizes on (benchmarks/bench_sized_kernels.py): below, one core streams the
+# array faster than two woken for it
+channel_mean_var = SizedKernel(channel_mean_var, parallel_from=1 << 21, fastmath=SUMS)
+channel_affine = SizedKernel(channel_affine, parallel_from=1 << 22)
+batch_norm_grad_sums = SizedKernel(batch_norm_grad_sums, parallel_from=1 << 22, fastmath=SUMS)
+batch_norm_grad_input = SizedKernel(batch_norm_grad_input, parallel_from=1 << 22)

@@ -45,5 +45,5 @@ def adam_step(p, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, correc
         p[i] -= step_size * m[i] / (np.sqrt(v[i]) / correction2 + eps)
 
 
-sgd_step = SizedKernel(sgd_step)
-adam_step = SizedKernel(adam_step)
+sgd_step = SizedKernel(sgd_step, parallel_from=1 << 23)  # memory-bound, as a ReLU
+adam_step = SizedKernel(adam_step)  # a square root and a division per value: parallel early

@@ -27,5 +27,5 @@ def relu_backward(out, grad, grad_x):
         grad_x[i] = 0 if out[i] <= 0 else grad[i]
 
 
-relu_forward = SizedKernel(relu_forward)
-relu_backward = SizedKernel(relu_backward)
+relu_forward = SizedKernel(relu_forward, parallel_from=1 << 23)  # memory-bound: one core streams it
+relu_backward = SizedKernel(relu_backward, parallel_from=1 << 23)

@@ -249,12 +249,15 @@ def adaptive_max_pool_forward(x, od, oh, ow):
     return out, argmax
 
 
-max_pool_forward = SizedKernel(max_pool_forward)
-scatter_add_planes = SizedKernel(scatter_add_planes)
-unpool_forward = SizedKernel(unpool_forward)
-unpool_backward = SizedKernel(unpool_backward)
-avg_pool_forward = SizedKernel(avg_pool_forward)
-avg_pool_backward = SizedKernel(avg_pool_backward)
-adaptive_avg_pool_forward = SizedKernel(adaptive_avg_pool_forward)
-adaptive_avg_pool_backward = SizedKernel(adaptive_avg_pool_backward)
-adaptive_max_pool_forward = SizedKernel(adaptive_max_pool_forward)
+# Sizes (input values) from which the parallel build is faster, measured by
+# benchmarks/bench_sized_kernels.py: about 1 ns a value for a window's comparisons, less for the
+# scatters, which move memory
+max_pool_forward = SizedKernel(max_pool_forward, parallel_from=1 << 18)
+scatter_add_planes = SizedKernel(scatter_add_planes, parallel_from=1 << 20)
+unpool_forward = SizedKernel(unpool_forward, parallel_from=1 << 20)
+unpool_backward = SizedKernel(unpool_backward, parallel_from=1 << 20)
+avg_pool_forward = SizedKernel(avg_pool_forward, parallel_from=1 << 18)
+avg_pool_backward = SizedKernel(avg_pool_backward, parallel_from=1 << 20)
+adaptive_avg_pool_forward = SizedKernel(adaptive_avg_pool_forward, parallel_from=1 << 18)
+adaptive_avg_pool_backward = SizedKernel(adaptive_avg_pool_backward, parallel_from=1 << 20)
+adaptive_max_pool_forward = SizedKernel(adaptive_max_pool_forward, parallel_from=1 << 18)

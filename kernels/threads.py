@@ -60,15 +60,24 @@ def threading_layer() -> str:
 
 class SizedKernel:
     """A kernel with `prange` loops compiled twice, parallel and serial; `for_size(n)` is the
-    one to run on n values. Under PARALLEL_MIN_SIZE values, waking the thread pool costs more
-    than the work, and each parallel call waits until every thread has been scheduled: on a busy
-    machine, a time slice."""
+    one to run on n values: the parallel build from `parallel_from` values on. Below that,
+    waking the thread pool costs more than the work saves: on the workqueue layer a parallel
+    call makes two round trips to every thread (one to pass on the thread count, one for the
+    work), about 0.1 ms on a quiet machine, and on a busy one each call waits until every thread
+    has been scheduled. Where that pays off depends on the work per value: a ReLU streams memory
+    at what one core can move, so its parallel build wins only from about 8M values, while
+    Adam's arithmetic pays from 32K. Each kernel states its own threshold, measured by
+    benchmarks/bench_sized_kernels.py. `instances` lists them all (the benchmark and the tests
+    walk it)."""
 
-    PARALLEL_MIN_SIZE = 1 << 15
+    PARALLEL_MIN_SIZE = 1 << 15  # the default, for kernels with much arithmetic per value
+    instances: list = []
 
-    def __init__(self, function, **options):
-        """options: further numba.njit options for both builds (e.g. fastmath)."""
+    def __init__(self, function, parallel_from: int = PARALLEL_MIN_SIZE, **options):
+        """parallel_from: the smallest size (values) the parallel build runs on; options: further
+        numba.njit options for both builds (e.g. fastmath)."""
         self.__name__ = function.__name__
+        self.parallel_from = parallel_from
         self.parallel = numba.njit(parallel=True, cache=True, **options)(function)
         # Numba's on-disk cache tells functions apart by qualified name, not by compile options:
         # the serial build gets its own name, or it would load the parallel one.
@@ -76,9 +85,10 @@ class SizedKernel:
                                     function.__defaults__, function.__closure__)
         serial.__qualname__ = f"{function.__qualname__}_serial"
         self.serial = numba.njit(cache=True, **options)(serial)
+        SizedKernel.instances.append(self)
 
     def for_size(self, size: int):
-        return self.parallel if size >= self.PARALLEL_MIN_SIZE else self.serial
+        return self.parallel if size >= self.parallel_from else self.serial
 
     def __call__(self, *args):
         """Run the build for the largest array among args (a kernel's work grows with it)."""

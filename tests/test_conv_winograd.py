@@ -18,7 +18,7 @@ import minicnn as mc
 from minicnn import functional as F
 from minicnn.functional.conv import Conv, conv_geometry
 from minicnn.gradcheck import GradcheckError
-from minicnn.kernels import ALGORITHMS, threads, winograd
+from minicnn.kernels import ALGORITHMS, winograd
 from minicnn.testing import assert_gradcheck
 
 NAMES = ["winograd_f2x3", "winograd_f4x3"]
@@ -203,7 +203,8 @@ def test_gradients_do_not_depend_on_the_thread_count(monkeypatch, name):
     (blocks of 64 tiles: 7 blocks of 400 pieces of dL/dy, more than threads or parts)."""
     monkeypatch.setattr(winograd, "BLOCK_MIN", 64)
     monkeypatch.setattr(winograd, "BLOCK_MAX", 64)
-    monkeypatch.setattr(threads.SizedKernel, "PARALLEL_MIN_SIZE", 0)  # the parallel build, on these sizes too
+    for kernel in (winograd.winograd_fused_conv2d, winograd.winograd_fused_weight_products):
+        monkeypatch.setattr(kernel, "parallel_from", 0)  # the parallel build, on these sizes too
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((4, 8, 20, 20)), rng.standard_normal((8, 8, 3, 3))
     grad_y = rng.standard_normal((4, 8, 20, 20))

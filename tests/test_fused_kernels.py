@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 import minicnn as mc
 import minicnn.functional as F
+from minicnn.kernels import pointwise
 
 
 def leaf(array):
@@ -35,9 +36,11 @@ def test_relu_float32_and_strided_match_the_definition(shape, dtype, seed):
     assert y.dtype == dtype and t.grad.dtype == dtype
 
 
-def test_relu_large_arrays_take_the_parallel_kernel_and_match():
+def test_relu_large_arrays_take_the_parallel_kernel_and_match(monkeypatch):
+    for kernel in (pointwise.relu_forward, pointwise.relu_backward):
+        monkeypatch.setattr(kernel, "parallel_from", 1 << 15)  # these 50,000 values run in parallel
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((50, 1000)).astype(np.float32)  # over SizedKernel.PARALLEL_MIN_SIZE
+    x = rng.standard_normal((50, 1000)).astype(np.float32)
     g = rng.standard_normal(x.shape).astype(np.float32)
     t = leaf(x)
     y = F.relu(t)

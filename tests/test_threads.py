@@ -105,10 +105,12 @@ def test_sized_kernels_parallel_and_serial_builds_agree(dtype, monkeypatch):
         return chosen
 
     monkeypatch.setattr(threads.SizedKernel, "for_size", counting)
-    monkeypatch.setattr(threads.SizedKernel, "PARALLEL_MIN_SIZE", 1 << 62)
+    for kernel in threads.SizedKernel.instances:
+        monkeypatch.setattr(kernel, "parallel_from", 1 << 62)
     serial = _every_op(x, w)
     assert calls["parallel"] == 0
-    monkeypatch.setattr(threads.SizedKernel, "PARALLEL_MIN_SIZE", 0)
+    for kernel in threads.SizedKernel.instances:
+        monkeypatch.setattr(kernel, "parallel_from", 0)
     parallel = _every_op(x, w)
     assert calls["parallel"] >= 10  # every sized kernel above ran its parallel build
     for a, b in zip(serial, parallel):
