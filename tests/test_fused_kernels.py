@@ -106,3 +106,20 @@ def test_batch_norm_eval_on_an_empty_batch():
     y = F.batch_norm(x, np.zeros(3), np.ones(3))
     y.backward(np.zeros(y.shape, np.float32))
     assert y.shape == x.grad.shape == (0, 3, 2, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op, from_output", [(mc.tanh, lambda y, g: g * (1 - y * y)),
+                                             (mc.sigmoid, lambda y, g: g * y * (1 - y))])
+def test_tanh_and_sigmoid_backward_are_numpys_formula_to_the_bit(op, from_output, dtype):
+    """The fused pass computes in the array's dtype, as NumPy does (a float64 literal would
+    round differently in float32); NaN propagates."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 5, 7)).astype(dtype)
+    x[0, 0, 0] = np.nan
+    g = rng.standard_normal(x.shape).astype(dtype)
+    t = leaf(x)
+    y = op(t)
+    y.backward(g)
+    np.testing.assert_array_equal(t.grad.array, from_output(y.array, g))
+    assert t.grad.dtype == dtype and np.isnan(t.grad.array[0, 0, 0])

@@ -24,6 +24,17 @@ from ._util import normalize_axis, pick_axis
 from .checks import is_real, number_array
 
 
+def _from_output(kernel, out, grad, numpy_backward):
+    """An activation's input gradient from its output and the upstream gradient: one fused pass
+    of `kernel` (kernels/pointwise.py) on float32/float64 arrays of one dtype, else NumPy's
+    `numpy_backward()` (the same arithmetic, a pass per operator)."""
+    if grad.dtype != out.dtype or out.dtype not in pointwise.DTYPES:
+        return numpy_backward()
+    grad_x = np.empty(out.shape, out.dtype)
+    kernel(np.ascontiguousarray(out).reshape(-1), np.ascontiguousarray(grad).reshape(-1), grad_x.reshape(-1))
+    return grad_x
+
+
 class Tanh(Function):
     @staticmethod
     def forward(ctx, a):
@@ -34,7 +45,7 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad * (1 - out * out)
+        return _from_output(pointwise.tanh_backward, out, grad, lambda: grad * (1 - out * out))
 
 
 class Sigmoid(Function):
@@ -47,7 +58,7 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad * out * (1 - out)
+        return _from_output(pointwise.sigmoid_backward, out, grad, lambda: grad * out * (1 - out))
 
 
 class ReLU(Function):
@@ -63,19 +74,15 @@ class ReLU(Function):
             out = np.where(a <= 0, np.zeros((), a.dtype), a)
         else:
             out = np.empty(a.shape, a.dtype)
-            pointwise.relu_forward.for_size(a.size)(np.ascontiguousarray(a).reshape(-1), out.reshape(-1))
+            pointwise.relu_forward(np.ascontiguousarray(a).reshape(-1), out.reshape(-1))
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        if grad.dtype != out.dtype or out.dtype not in pointwise.DTYPES:
-            return np.where(out <= 0, np.zeros((), grad.dtype), grad)
-        grad_x = np.empty(out.shape, out.dtype)
-        pointwise.relu_backward.for_size(out.size)(out.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
-                                                   grad_x.reshape(-1))
-        return grad_x
+        return _from_output(pointwise.relu_backward, out, grad,
+                            lambda: np.where(out <= 0, np.zeros((), grad.dtype), grad))
 
 
 class LeakyReLU(Function):
