@@ -13,6 +13,7 @@ image. The lecture notes (convolution module, section 6) list three ways, one `v
                interpolation (upsample="transposed", Long, Shelhamer and Darrell 2015, sec. 3.3).
     "unitpool" max pooling with stride 1 and padding (kernel 5, padding 2), which keeps the size
                while still taking the local maximum; it widens the receptive field by 4 per layer.
+               (Computed as a 1 x 5 then a 5 x 1 pooling, the same maximum for less work.)
 
 All three start with the same full-resolution stem (conv-BN-ReLU) and end with a 1x1 convolution
 to num_classes scores; by default (context=True) the body ends with GlobalContext, which adds a
