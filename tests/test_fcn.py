@@ -8,7 +8,8 @@ import minicnn
 from minicnn import Tensor, gradcheck, nn, no_grad, optim
 from minicnn import functional as F
 from minicnn.architectures import build
-from minicnn.architectures.fcn import RecurrentRefinement, bilinear_kernel, transposed_upsample
+from minicnn.architectures.fcn import (RecurrentRefinement, bilinear_kernel, transposed_upsample,
+                                       unit_stride_max_pool)
 from minicnn.data import Shapes
 from minicnn.metrics_segmentation import mean_iou, pixel_accuracy
 
@@ -42,6 +43,18 @@ def test_no_pooling_variants_never_shrink_a_feature_map():
             module.register_forward_hook(lambda m, i, o: sizes.append(o.shape[2:]))
     model(Tensor(np.zeros((1, 3, 10, 10), np.float32)))
     assert sizes and set(sizes) == {(10, 10)}
+
+
+def test_unit_stride_pooling_is_a_square_max_pooling():
+    """The 1 x 5 then 5 x 1 pooling against the 5 x 5 window maximum from the definition
+    (padding never wins: -inf), and its gradient against finite differences."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 7, 9))
+    padded = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)), constant_values=-np.inf)
+    expected = np.lib.stride_tricks.sliding_window_view(padded, (5, 5), axis=(2, 3)).max(axis=(-2, -1))
+    pool = unit_stride_max_pool(5)
+    np.testing.assert_array_equal(pool(Tensor(x)).array, expected)
+    assert gradcheck(pool, [Tensor(x[:1, :1, :5, :6], requires_grad=True)])
 
 
 def test_options_are_checked():
