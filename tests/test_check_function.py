@@ -7,6 +7,8 @@ from hypothesis import example, given, settings
 from minicnn import Function, GradcheckError
 from minicnn.testing import arrays, check_function, classify, plot_jacobian_error, shapes
 
+from broken_functions import BiasAddFirstRowOnly, GatherOffByOne
+
 pytest_plugins = ["pytester"]
 
 
@@ -38,18 +40,6 @@ class HalfSquare(Square):
     factor = 0.5
 
 
-class BiasAddFirstRowOnly(Function):
-    """x (N, C) + b (C,); the backward for b keeps the first row instead of summing over N."""
-
-    @staticmethod
-    def forward(ctx, x, b):
-        return x + b
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad, grad[0].copy()
-
-
 class BiasAddUnreduced(Function):
     """x (N, C) + b (C,); the backward returns the (N, C) gradient for b as it is."""
 
@@ -60,21 +50,6 @@ class BiasAddUnreduced(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad, grad
-
-
-class GatherOffByOne(Function):
-    """a[index]; the backward scatters each gradient one position too far."""
-
-    @staticmethod
-    def forward(ctx, a, index):
-        ctx.index, ctx.n = index, a.shape[0]
-        return a[index]
-
-    @staticmethod
-    def backward(ctx, grad):
-        out = np.zeros(ctx.n)
-        np.add.at(out, (ctx.index + 1) % ctx.n, grad)
-        return out, None
 
 
 class ChannelScaleForgetsChannel2(Function):

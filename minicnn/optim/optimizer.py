@@ -117,7 +117,7 @@ def update_in_place(p: Tensor, kernel, grad: np.ndarray, state_arrays: tuple, *h
     if not all(s.flags.c_contiguous for s in state_arrays):
         raise RuntimeError(f"{kernel.__name__}: optimiser state arrays must be C-contiguous")
     cast = array.dtype.type
-    kernel.for_size(array.size)(work.reshape(-1), np.ascontiguousarray(grad, array.dtype).reshape(-1),
+    kernel(work.reshape(-1), np.ascontiguousarray(grad, array.dtype).reshape(-1),
            *(s.reshape(-1) for s in state_arrays),
            *(value if isinstance(value, (bool, np.bool_)) else cast(value) for value in hyper_parameters))
     if work is not array:
