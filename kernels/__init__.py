@@ -11,7 +11,7 @@ from . import threads  # noqa: F401
 from . import direct, fft, gemm, im2col, reference, separable, winograd  # noqa: E402
 from .registry import (ALGORITHMS, NAN_SPREAD, ConvAlgorithm, ConvGeometry, autotune,  # noqa: E402
                        autotune_cache, choose_algorithm, eligible_algorithms, get_algorithm,
-                       heuristic_choice, heuristic_passes, memory_limit, output_length, register_algorithm,
+                       heuristic_choice, heuristic_passes, live_taps, memory_limit, output_length, register_algorithm,
                        set_memory_limit)
 
 for _algorithm in (direct.ALGORITHM, im2col.ALGORITHM, gemm.ALGORITHM, winograd.F2X3_ALGORITHM,

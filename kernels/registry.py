@@ -196,13 +196,11 @@ def eligible_algorithms(geometry: ConvGeometry) -> list:
 
 
 # Thresholds of the "auto" heuristic, set from `python -m minicnn.bench` runs (README).
-FEW_CHANNELS_PER_GROUP = 8     # grouped layers this thin do too little work per GEMM for im2col
 WINOGRAD_MIN_CHANNELS = 16     # below this the transforms cost more than the saved multiplies
 WINOGRAD_F4_MIN_OUTPUT = 8     # F(4x4,3x3) wastes most of a 6x6 tile on smaller maps
 FFT_MIN_TAPS = 25              # 5x5 and larger: the spectra pay off
 FFT_MIN_CHANNELS = 32          # the per-frequency GEMMs need channels to be efficient
 FFT_MIN_OUTPUT = 28            # on smaller maps the tiles' overlap and transforms cost more than im2col
-DIRECT_MAX_CHANNEL_PAIRS = 48  # stride 1, C/G x Cout/G this small: direct beats im2col's copy + thin GEMM
 
 
 def heuristic_choice(geometry: ConvGeometry) -> str:
@@ -210,18 +208,18 @@ def heuristic_choice(geometry: ConvGeometry) -> str:
 
     1. 1x1 kernel, no padding                                   -> "gemm" (a plain matrix product)
     2. depthwise (groups == C == Cout), 1-D or 2-D              -> "depthwise"
-    3. grouped with at most 8 input channels per group, or
-       stride 1 with C/G x Cout/G <= 48 (LeNet's C1, a 3-channel
-       stem: about 2x and 1.3x faster than im2col, training shapes) -> "direct"
-    4. 3x3, stride 1, dilation 1, 2-D, >= 16 channels per group -> "winograd_f4x3", or
+    3. 3x3, stride 1, dilation 1, 2-D, >= 16 channels per group -> "winograd_f4x3", or
                                                                    "winograd_f2x3" if the output is
                                                                    smaller than 8 on a side
-    5. stride 1, >= 25 taps, >= 32 channels per group each way,
+    4. stride 1, >= 25 taps, >= 32 channels per group each way,
        output at least 28 on a side                             -> "fft"
-    6. otherwise                                                -> "im2col" (its blocks of columns
+    5. otherwise                                                -> "im2col" (its blocks of columns
                                                                    need a few MiB per thread)
     A rule whose algorithm is not registered, refuses the geometry or would not fit in
     memory_limit() passes to the next ("direct", which needs the least, is the last resort).
+    "direct" had rules of its own for the thinnest layers (LeNet-5's C1, a 3-channel stem, 4
+    channels per group) until im2col's column copy lost its per-row overhead: im2col is now 1.3-2x
+    faster there too, each pass (training shapes, batch 64, and the bench's resnext50_g32).
     """
     n, c = geometry.input_shape[:2]
     k, groups = geometry.weight_shape[0], geometry.groups
@@ -233,9 +231,6 @@ def heuristic_choice(geometry: ConvGeometry) -> str:
         candidates.append("gemm")
     if groups == c == k:
         candidates.append("depthwise")
-    if ((groups > 1 and c_group <= FEW_CHANNELS_PER_GROUP)
-            or (geometry.stride == unit and c_group * k_group <= DIRECT_MAX_CHANNEL_PAIRS)):
-        candidates.append("direct")
     if (geometry.kernel_size == (1, 3, 3) and geometry.stride == unit and geometry.dilation == unit
             and min(c_group, k_group) >= WINOGRAD_MIN_CHANNELS):
         small = min(geometry.output_spatial[1:]) < WINOGRAD_F4_MIN_OUTPUT
@@ -321,8 +316,66 @@ def _autotuned(geometry: ConvGeometry) -> ConvAlgorithm:
     return combined(cache[geometry], "the autotuned winners of each pass")
 
 
+# ---- kernel taps that only ever read padding --------------------------------------------------
+def live_taps(geometry: ConvGeometry) -> tuple:
+    """Per spatial axis (depth, height, width), the taps [first, last) from the first to the last
+    that reads inside the input for some output: tap j of output o reads o*s - p + j*d, so with
+    the padding as large as the map (a 3x3 "same" convolution on a 1x1 map, ResNet-18's last
+    stage at 32x32 input), the other taps multiply zeros only."""
+    live = []
+    for size, kernel, stride, (before, _), dilation, count in zip(
+            geometry.input_shape[2:], geometry.kernel_size, geometry.stride, geometry.padding,
+            geometry.dilation, geometry.output_spatial):
+        # outputs o with 0 <= o*stride + j*dilation - before < size, as in kernels.direct.inside_range
+        reads = [j for j in range(kernel)
+                 if max(0, -(-(before - j * dilation) // stride)) < min(count, (size - 1 - j * dilation + before) // stride + 1)]
+        live.append((reads[0], reads[-1] + 1) if reads else (0, kernel))
+    return tuple(live)
+
+
+def without_dead_taps(geometry: ConvGeometry, live: tuple) -> ConvGeometry:
+    """The same convolution with only the `live` taps: the padding before shrinks by the taps
+    dropped before, the padding after by those dropped after, so every output reads the same
+    input positions with the same weights and the output shape is unchanged."""
+    kernel = tuple(last - first for first, last in live)
+    padding = tuple((before - first * d, after - (k - last) * d)
+                    for (before, after), (first, last), k, d in zip(geometry.padding, live, geometry.kernel_size,
+                                                                    geometry.dilation))
+    return dataclasses.replace(geometry, weight_shape=geometry.weight_shape[:2] + kernel, padding=padding)
+
+
+def on_live_taps(algorithm: ConvAlgorithm, geometry: ConvGeometry, live: tuple) -> ConvAlgorithm:
+    """`algorithm` (chosen for without_dead_taps(geometry, live)) run on the full `geometry`: the
+    weight is cut to its live taps, and the weight gradient of the others is zero (they only
+    multiplied padding)."""
+    taps = (slice(None), slice(None)) + tuple(slice(first, last) for first, last in live)
+    inner = without_dead_taps(geometry, live)
+
+    def backward_weight(x, grad_y, _):
+        grad_w = np.zeros(geometry.weight_shape, geometry.dtype)
+        grad_w[taps] = algorithm.backward_weight(x, grad_y, inner)
+        return grad_w
+
+    shape = "x".join(str(last - first) for first, last in live[3 - geometry.spatial_dims:])
+    return dataclasses.replace(
+        algorithm, name=f"{algorithm.name} ({shape} live)",
+        forward=lambda x, weight, _: algorithm.forward(x, np.ascontiguousarray(weight[taps]), inner),
+        backward_data=lambda grad_y, weight, _: algorithm.backward_data(grad_y, np.ascontiguousarray(weight[taps]), inner),
+        backward_weight=backward_weight, supports=lambda _: None,
+        workspace=lambda _: algorithm.workspace(inner) + math.prod(inner.weight_shape) * geometry.dtype.itemsize)
+
+
 def choose_algorithm(geometry: ConvGeometry) -> ConvAlgorithm:
-    """What algorithm="auto" runs: the autotuned winners if autotune(True), else the heuristic."""
+    """What algorithm="auto" runs: the autotuned winners if autotune(True), else the heuristic;
+    for a layer whose outer taps only read padding, chosen for and run on the taps that read the
+    input (`live_taps`): on a 1x1 map a 3x3 convolution is a 1x1 one, a plain GEMM."""
+    live = live_taps(geometry)
+    if live != tuple((0, k) for k in geometry.kernel_size):
+        inner = without_dead_taps(geometry, live)
+        # (a stride longer than the input can leave a dead tap whose removal would need negative
+        # padding: such a layer keeps its taps)
+        if all(before >= 0 and after >= 0 for before, after in inner.padding):
+            return on_live_taps(choose_algorithm(inner), geometry, live)
     if _autotune["enabled"]:
         return _autotuned(geometry)
     return combined(heuristic_passes(geometry), "the heuristic's choice for each pass")

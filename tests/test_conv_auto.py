@@ -1,12 +1,17 @@
 """algorithm="auto": the documented heuristic, and autotune's per-pass winners."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_conv import reference_backward, reference_forward
 
 import minicnn as mc
 import minicnn.functional as F
 from minicnn import kernels
 from minicnn.bench import LAYERS
 from minicnn.kernels import ConvGeometry
+
+CONVOLUTIONS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
 def geometry(n=2, c=16, size=12, k=16, kernel=(3, 3), stride=1, pad=1, groups=1, dilation=1):
@@ -17,10 +22,10 @@ def geometry(n=2, c=16, size=12, k=16, kernel=(3, 3), stride=1, pad=1, groups=1,
 @pytest.mark.parametrize("name, expected", [
     ("resnet50_1x1", "gemm"),           # rule 1: 1x1
     ("mobilenet_dw3x3", "depthwise"),   # rule 2: depthwise
-    ("resnext50_g32", "direct"),        # rule 3: 4 channels per group
-    ("resnet18_3x3", "winograd_f4x3"),  # rule 4: 3x3 stride 1, 64 channels
+    ("resnext50_g32", "im2col"),        # 4 channels per group: too thin for Winograd
+    ("resnet18_3x3", "winograd_f4x3"),  # rule 3: 3x3 stride 1, 64 channels
     ("vgg16_conv3_2", "winograd_f4x3"),
-    ("googlenet_5x5", "fft"),           # rule 5: 5x5, 192 -> 32 channels
+    ("googlenet_5x5", "fft"),           # rule 4: 5x5, 192 -> 32 channels
     ("cb_L2", "fft"),
     ("cb_L4", "im2col"),                # 7x7 but a 10x10 output: FFT's tiles do not pay
     ("alexnet_conv1", "im2col"),        # stride 4
@@ -81,3 +86,41 @@ def test_unknown_and_unsupported_algorithms_are_refused_by_name():
         F.conv2d(x, w, algorithm="gemm")
     with pytest.raises(ValueError, match="algorithm 'winograd_f4x3' cannot run .*needs stride 1"):
         F.conv2d(x, w, stride=2, algorithm="winograd_f4x3")
+
+
+# ---- taps that only ever read padding ------------------------------------------------------------
+def test_a_3x3_same_convolution_on_a_1x1_map_runs_as_a_1x1_one():
+    algorithm = kernels.choose_algorithm(geometry(size=1, c=32, k=32))
+    assert algorithm.name == "gemm (1x1 live)"
+    strided = kernels.choose_algorithm(geometry(size=2, stride=2))  # ResNet-18's last downsampling at 32x32
+    assert strided.name == "im2col (2x2 live)"
+    assert kernels.live_taps(geometry(size=4)) == ((0, 1), (0, 3), (0, 3))  # every tap reads inside
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_live_taps_give_the_definition_forward_and_backward(data):
+    """Small maps with wide padding, strides and dilations, where outer taps read only padding:
+    "auto" (run on the live taps) against the float64 definition, forward and both gradients."""
+    dims = data.draw(st.sampled_from((1, 2, 3)))
+    size = data.draw(st.tuples(*[st.integers(1, 3)] * dims))
+    kernel = data.draw(st.tuples(*[st.integers(1, 5)] * dims))
+    dilation = data.draw(st.tuples(*[st.integers(1, 2)] * dims))
+    stride = data.draw(st.tuples(*[st.integers(1, 3)] * dims))
+    pairs = tuple(data.draw(st.tuples(st.integers(0, d * (k - 1)), st.integers(0, d * (k - 1))))
+                  for k, d in zip(kernel, dilation))
+    if any(n + b + a < d * (k - 1) + 1 for n, (b, a), k, d in zip(size, pairs, kernel, dilation)):
+        return  # the kernel does not fit the padded input: not a convolution
+    groups = data.draw(st.integers(1, 2))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
+    x = rng.standard_normal((2, 2 * groups) + size)
+    w = rng.standard_normal((3 * groups, 2) + kernel)
+    xt, wt = mc.tensor(x, requires_grad=True), mc.tensor(w, requires_grad=True)
+    y = CONVOLUTIONS[dims](xt, wt, stride=stride, padding=pairs, dilation=dilation, groups=groups)
+    expected = reference_forward(x, w, stride, pairs, dilation, groups)
+    np.testing.assert_allclose(y.array, expected, rtol=1e-10, atol=1e-10)
+    grad_y = rng.standard_normal(expected.shape)
+    y.backward(grad_y)
+    grad_x, grad_w = reference_backward(x, w, grad_y, stride, pairs, dilation, groups)
+    np.testing.assert_allclose(xt.grad.array, grad_x, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(wt.grad.array, grad_w, rtol=1e-10, atol=1e-10)

@@ -21,7 +21,7 @@ def reference_1x1(x, w, stride, groups):
     return y
 
 
-@given(n=st.integers(1, 3), groups=st.sampled_from([1, 2, 3]), cg=st.integers(1, 4), kg=st.integers(1, 4),
+@given(n=st.integers(0, 3), groups=st.sampled_from([1, 2, 3]), cg=st.integers(1, 12), kg=st.integers(1, 12),
        h=st.integers(1, 7), w_=st.integers(1, 7), stride=st.integers(1, 3), dtype=st.sampled_from([np.float32, np.float64]))
 def test_gemm_matches_the_definition(n, groups, cg, kg, h, w_, stride, dtype):
     rng = np.random.default_rng(0)
@@ -31,13 +31,29 @@ def test_gemm_matches_the_definition(n, groups, cg, kg, h, w_, stride, dtype):
     y = F.conv2d(tx, tw, stride=stride, groups=groups, algorithm="gemm")
     expected = reference_1x1(x, w, stride, groups)
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(y.array, expected, rtol=tol, atol=tol * np.abs(expected).max())
+    np.testing.assert_allclose(y.array, expected, rtol=tol, atol=tol * np.abs(expected).max(initial=1))
     gy = rng.standard_normal(y.shape)
     y.backward(gy.astype(dtype))
     # adjoint identities against the reference forward: <y, gy> = <x, dx> = <w, dw>
     inner = np.sum(expected * gy)
     assert np.sum(x * tx.grad.array) == pytest.approx(inner, rel=tol * 10, abs=tol * 10)
     assert np.sum(w * tw.grad.array) == pytest.approx(inner, rel=tol * 10, abs=tol * 10)
+
+
+@pytest.mark.parametrize("size, stride, groups", [(1, 1, 1), (1, 1, 2), (2, 1, 1), (3, 2, 1), (3, 1, 1), (4, 2, 2), (8, 1, 1)])
+def test_gemm_weight_gradient_on_small_and_large_maps(size, stride, groups):
+    """Wide layers on maps of 1-4 positions take the weight gradient as one product over all
+    images' positions, larger maps as per-image products: both against the definition."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 32, size, size))
+    w = rng.standard_normal((24, 32 // groups, 1, 1))
+    tw = mc.tensor(w, requires_grad=True)
+    y = F.conv2d(mc.tensor(x), tw, stride=stride, groups=groups, algorithm="gemm")
+    gy = rng.standard_normal(y.shape)
+    y.backward(gy)
+    sub = x[:, :, ::stride, ::stride].reshape(3, groups, 32 // groups, -1)
+    expected = np.einsum("ngkp,ngcp->gkc", gy.reshape(3, groups, 24 // groups, -1), sub).reshape(w.shape)
+    np.testing.assert_allclose(tw.grad.array, expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("stride, groups", [(1, 1), (2, 2), (3, 1)])
