@@ -23,6 +23,7 @@ the tiles it falls in: the fast transforms mix a whole tile before they multiply
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import time
@@ -71,7 +72,7 @@ class ConvGeometry:
     def kernel_size(self) -> tuple:
         return tuple(self.weight_shape[2:])
 
-    @property
+    @functools.cached_property  # asked for many times per call: computed once
     def output_spatial(self) -> tuple:
         return tuple(output_length(n, k, s, pb, pa, d) for n, k, s, (pb, pa), d in zip(
             self.input_shape[2:], self.kernel_size, self.stride, self.padding, self.dilation))
