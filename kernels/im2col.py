@@ -77,22 +77,24 @@ def _channel_columns(x, first_image, last_image, c, first_row, last_row, cols, i
                 row = _u(((c * k_d + kd) * k_h + kh) * k_w + kw)
                 first, last = inside_w[kw, 0], inside_w[kw, 1]
                 start = first * sw - pw + kw * dw  # the input column output column `first` reads
+                whole = first == 0 and last == o_w and sw == 1  # a plain copy of o_w values per row
+                d_first, d_last, h_first, h_last = inside_d[kd, 0], inside_d[kd, 1], inside_h[kh, 0], inside_h[kh, 1]
                 column = 0
                 for n in range(first_image, last_image):
                     od, oh = first_od, first_oh
                     for _ in range(first_row, last_row):
-                        if inside_d[kd, 0] <= od < inside_d[kd, 1] and inside_h[kh, 0] <= oh < inside_h[kh, 1]:
+                        if d_first <= od < d_last and h_first <= oh < h_last:
                             i_d, i_h = _u(od * sd - pd + kd * dd), _u(oh * sh - ph + kh * dh)
-                            for j in range(column, column + first):
-                                cols[row, _u(j)] = 0.0
-                            if sw == 1:
-                                for j in range(last - first):
-                                    cols[row, _u(column + first + j)] = x[_u(n), _u(c), i_d, i_h, _u(start + j)]
+                            if whole:
+                                for j in range(o_w):
+                                    cols[row, _u(column + j)] = x[_u(n), _u(c), i_d, i_h, _u(start + j)]
                             else:
+                                for j in range(column, column + first):
+                                    cols[row, _u(j)] = 0.0
                                 for j in range(last - first):
                                     cols[row, _u(column + first + j)] = x[_u(n), _u(c), i_d, i_h, _u(start + j * sw)]
-                            for j in range(column + last, column + o_w):
-                                cols[row, _u(j)] = 0.0
+                                for j in range(column + last, column + o_w):
+                                    cols[row, _u(j)] = 0.0
                         else:
                             for j in range(column, column + o_w):
                                 cols[row, _u(j)] = 0.0
@@ -114,11 +116,12 @@ def _channel_image(cols, grad_x, first_image, last_image, c, first_row, last_row
                 row = _u(((c * k_d + kd) * k_h + kh) * k_w + kw)
                 first, last = inside_w[kw, 0], inside_w[kw, 1]
                 start = first * sw - pw + kw * dw
+                d_first, d_last, h_first, h_last = inside_d[kd, 0], inside_d[kd, 1], inside_h[kh, 0], inside_h[kh, 1]
                 column = first
                 for n in range(first_image, last_image):
                     od, oh = first_od, first_oh
                     for _ in range(first_row, last_row):
-                        if inside_d[kd, 0] <= od < inside_d[kd, 1] and inside_h[kh, 0] <= oh < inside_h[kh, 1]:
+                        if d_first <= od < d_last and h_first <= oh < h_last:
                             i_d, i_h = _u(od * sd - pd + kd * dd), _u(oh * sh - ph + kh * dh)
                             if sw == 1:
                                 for j in range(last - first):

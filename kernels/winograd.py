@@ -182,7 +182,7 @@ def transform_tiles(x, c, transform, corner, rows, cols, count, out, d, half):
         for v in range(size_t):
             offset = (c * height + u) * width + v
             for q in range(count):
-                d[u, v, q] = values[corner[q] + offset] if rows[u, q] and cols[v, q] else 0.0
+                d[u, v, q] = values[np.uint64(corner[q] + offset)] if rows[u, q] and cols[v, q] else 0.0
     # L d, then (L d) L^T. The transforms are about 40% zeros: skipping them saves that much.
     half[:size_a, :size_t, :count] = 0.0
     for i in range(size_a):
@@ -234,7 +234,7 @@ def untransform_tiles(products, k, transform, y, corner, rows, cols, count, half
             offset = (k * out_h + row) * out_w + col
             for q in range(count):
                 if rows[row, q] and cols[col, q]:
-                    values[corner[q] + offset] = result[row, col, q]
+                    values[np.uint64(corner[q] + offset)] = result[row, col, q]
 
 
 # ---- the fused kernels ---------------------------------------------------------------------------
