@@ -346,13 +346,17 @@ def _tiles(size: int, m: int) -> int:
     return -(-size // m)
 
 
-def _block(positions: int, a: int, channels: int, filters: int, itemsize: int) -> int:
+def _block(positions: int, a: int, channels: int, filters: int, itemsize: int, tasks: int = 1) -> int:
     """Tiles per task, of `positions`: as many as fit BLOCK_BYTES of transformed tiles and products,
     or, if more, as many as it takes for them to outweigh the transformed filters (a^2 x K x C) that
     every task reads again; between BLOCK_MIN and BLOCK_MAX, then evened out over the tasks (a
-    multiple of 16: whole SIMD vectors), so that no thread is left with one short last block."""
+    multiple of 16: whole SIMD vectors), so that no thread is left with one short last block.
+    With `tasks` > 1, smaller blocks (down to 16 tiles) where that makes at least that many: the
+    small maps of a network's last stages (ResNet-18's 2x2 and 4x4 at 32x32 input, 64 and 256
+    tiles) were one block, so one thread, whatever the thread budget."""
     fitting = BLOCK_BYTES // (a * a * max(channels + filters, 1) * itemsize)
     block = min(BLOCK_MAX, max(BLOCK_MIN, fitting, channels * filters // max(channels + filters, 1)))
+    block = min(block, max(16, positions // tasks))
     tasks = max(1, _tiles(positions, block))
     return 16 * max(1, _tiles(_tiles(positions, tasks), 16))
 
@@ -386,7 +390,8 @@ def winograd_conv2d(x, weight, groups, pad_top, pad_left, out_h, out_w, variant)
     winograd_fused_conv2d(x, _transform_filters(variant.filter_transform, weight),
                           variant.input_transform.astype(dtype), variant.output_transform.astype(dtype), y,
                           pad_top, pad_left, tiles_h, tiles_w, groups,
-                          _block(n_batch * tiles_h * tiles_w, variant.a, channels, filters, dtype.itemsize))
+                          _block(n_batch * tiles_h * tiles_w, variant.a, channels, filters, dtype.itemsize,
+                                 numba.get_num_threads()))
     return y
 
 
@@ -467,15 +472,15 @@ def _workspace(geometry, variant) -> int:
     out_h, out_w = geometry.output_spatial[1:]
     itemsize, threads = geometry.dtype.itemsize, numba.get_num_threads()
 
-    def blocks(a, m, size_h, size_w, c_in, c_out):
+    def blocks(a, m, size_h, size_w, c_in, c_out, tasks):
         """a^2 (C + K) x tiles of the tasks at once, and how many blocks there are."""
         positions = n * _tiles(size_h, m) * _tiles(size_w, m)
-        block = _block(positions, a, c_in, c_out, itemsize)
+        block = _block(positions, a, c_in, c_out, itemsize, tasks)
         return min(threads, _tiles(positions, block)) * a * a * (c_in + c_out) * block, _tiles(positions, block)
 
-    forward, _ = blocks(variant.a, variant.m, out_h, out_w, c, k)
-    data, _ = blocks(variant.a, variant.m, h, w, k, c)
-    weight, weight_blocks = blocks(F3X2.a, 2, out_h, out_w, c, k)
+    forward, _ = blocks(variant.a, variant.m, out_h, out_w, c, k, threads)
+    data, _ = blocks(variant.a, variant.m, h, w, k, c, threads)
+    weight, weight_blocks = blocks(F3X2.a, 2, out_h, out_w, c, k, 1)
     sums = _weight_parts(weight_blocks, k * cg, itemsize) * F3X2.a ** 2 * k * cg
     filters = variant.a ** 2 * k * cg
     return max(filters + forward, filters + data, sums + weight) * itemsize
