@@ -31,7 +31,10 @@ that process is not timed.
     python benchmarks/bench_train_step.py --check               # the two definitions agree
 
 --same-process: each measurement process imports both, runs a PyTorch step before each minicnn
-step and times both; the table compares minicnn's step there with its own-process step.
+step and times both; the table compares minicnn's step there with its own-process step, once
+with torch imported first (its OpenMP threads then spin after each op, beside minicnn's: minicnn
+warns about it) and once with minicnn imported first (its OMP_WAIT_POLICY=passive reaches
+PyTorch's OpenMP, whose threads then sleep when idle).
 --load N: N extra processes each multiply 512x512 matrices with NumPy (one thread each) for the
 whole run and are killed at the end; the table shows each framework's slowdown against the same
 run without them (measured first). Needs PyTorch (pip install torch); minicnn itself never
@@ -254,7 +257,9 @@ def child(args) -> dict:
         steps = [minicnn_step_function(args.net, args.batch)]
     elif args.child == "torch":
         steps = [torch_step_function(args.net, args.batch)]
-    else:  # "same": PyTorch's step, then minicnn's, in one process
+    else:  # PyTorch's step, then minicnn's, in one process; "same": torch imported first
+        if args.child == "same-minicnn-first":
+            import minicnn  # noqa: F401  (its OMP_WAIT_POLICY=passive then reaches PyTorch's OpenMP)
         steps = [torch_step_function(args.net, args.batch), minicnn_step_function(args.net, args.batch)]
     result = timed_steps(steps, args.warmup, args.repeats, args.budget)
     if args.profile and args.child == "minicnn":
@@ -328,7 +333,7 @@ def measure(nets, frameworks, args) -> dict:
             for framework in order:
                 result = run_child(framework, net, args)
                 results.setdefault((framework, net), []).append(result)
-                print(f"  round {round_index + 1} {framework:<8} {net:<9} {result['ms'][-1]:9.1f} ms",
+                print(f"  round {round_index + 1} {framework:<18} {net:<9} {result['ms'][-1]:9.1f} ms",
                       file=sys.stderr, flush=True)
     return results
 
@@ -366,7 +371,7 @@ def main(argv=None) -> int:
     p.add_argument("--profile", action="store_true", help="minicnn's per-op breakdown, one process per net")
     p.add_argument("--profile-rows", type=int, default=25)
     p.add_argument("--check", action="store_true")
-    p.add_argument("--child", choices=("minicnn", "torch", "same"), help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=("minicnn", "torch", "same", "same-minicnn-first"), help=argparse.SUPPRESS)
     p.add_argument("--net", choices=NETS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -396,14 +401,18 @@ def main(argv=None) -> int:
               f"{median_of(mine, 'peak_mb'):>7.0f} /{median_of(theirs, 'peak_mb'):>6.0f} "
               f"{step_mb[0]:>7.0f} /{step_mb[1]:>6.0f} {step_mb[0] / max(step_mb[1], 1e-9):>5.2f}x")
     if args.same_process:
-        same = measure(nets, ["same"], args)
-        print(f"\nPyTorch used in the same process (a PyTorch step before each minicnn step):")
-        print(f"{'network':<26} {'minicnn ms':>10} {'alone ms':>9} {'ratio':>6} {'torch ms':>9} {'alone ms':>9}")
+        same = measure(nets, ["same", "same-minicnn-first"], args)
+        print(f"\nPyTorch used in the same process (a PyTorch step before each minicnn step), imported "
+              f"before minicnn (its OpenMP threads spin: minicnn warns) or after it:")
+        print(f"{'network':<26} {'alone ms':>9} {'torch first':>12} {'ratio':>6} {'minicnn first':>14} {'ratio':>6} "
+              f"{'torch alone':>12} {'torch first':>12} {'minicnn first':>14}")
         for net in nets:
-            mine, alone = median_of(same[("same", net)]), median_of(base[("minicnn", net)])
-            theirs = median_of(same[("same", net)], index=0)
-            print(f"{TITLES[net]:<26} {mine:>10.1f} {alone:>9.1f} {mine / alone:>5.2f}x "
-                  f"{theirs:>9.1f} {median_of(base[('torch', net)]):>9.1f}")
+            alone = median_of(base[("minicnn", net)])
+            first, second = median_of(same[("same", net)]), median_of(same[("same-minicnn-first", net)])
+            theirs = [median_of(base[("torch", net)]), median_of(same[("same", net)], index=0),
+                      median_of(same[("same-minicnn-first", net)], index=0)]
+            print(f"{TITLES[net]:<26} {alone:>9.1f} {first:>12.1f} {first / alone:>5.2f}x {second:>14.1f} "
+                  f"{second / alone:>5.2f}x {theirs[0]:>12.1f} {theirs[1]:>12.1f} {theirs[2]:>14.1f}")
     if args.load:
         load = start_load(args.load)
         try:

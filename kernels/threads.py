@@ -16,7 +16,13 @@ made before the first parallel kernel runs. A value the user set (environment va
 2. When the layer is OpenMP after all (chosen by the user), its threads spin for a while after
    each loop by default, competing for the cores with whatever runs next (OpenBLAS's GEMM
    threads, the next kernel, other processes): measured on 2 busy cores, every parallel call of a
-   LeNet-sized kernel took 8 ms instead of 0.4 ms. Sleeping at once avoids it.
+   LeNet-sized kernel took 8 ms instead of 0.4 ms. Sleeping at once avoids it. The setting
+   also reaches PyTorch if it is imported after minicnn (its GNU OpenMP reads it when it loads).
+   PyTorch imported first has read it already, spinning: its threads then take a core for a few
+   milliseconds after each of its ops, and minicnn's steps run beside them (LeNet-5's step, each
+   after a PyTorch step in one process: 12.7-13.5 ms against 8.7-9.1 alone; with
+   OMP_WAIT_POLICY=PASSIVE set before torch's import, 9.3). minicnn cannot change that policy
+   once loaded, so it warns.
 
 3. One thread budget. `set_num_threads(n)` gives Numba's parallel loops n threads and BLAS one:
    the big matrix products run on a single BLAS thread, between the parallel loops, so minicnn
@@ -36,7 +42,9 @@ made before the first parallel kernel runs. A value the user set (environment va
 """
 import math
 import os
+import sys
 import types
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -46,6 +54,11 @@ from threadpoolctl import threadpool_limits
 # numba.config has read NUMBA_THREADING_LAYER already: "default" means the user chose nothing.
 if numba.config.THREADING_LAYER == "default":
     numba.config.THREADING_LAYER = "forksafe"
+if "torch" in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
+    warnings.warn("PyTorch was imported before minicnn: its OpenMP threads spin for a few milliseconds "
+                  "after each of its ops, on the cores minicnn's kernels use (measured: LeNet-5 steps "
+                  "1.4x slower when each follows a PyTorch step). Import minicnn first, or set "
+                  "OMP_WAIT_POLICY=PASSIVE in the environment before importing torch.", RuntimeWarning, stacklevel=2)
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 

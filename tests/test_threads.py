@@ -115,3 +115,25 @@ def test_sized_kernels_parallel_and_serial_builds_agree(dtype, monkeypatch):
     assert calls["parallel"] >= 10  # every sized kernel above ran its parallel build
     for a, b in zip(serial, parallel):
         np.testing.assert_allclose(a, b, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6)
+
+
+# ---- PyTorch imported first: its spinning OpenMP threads are named in a warning ---------------------
+@pytest.mark.parametrize("torch_first, policy, warns", [(True, None, True), (True, "PASSIVE", False),
+                                                        (False, None, False)])
+def test_a_spinning_pytorch_imported_first_is_warned_about(torch_first, policy, warns):
+    import subprocess
+    import sys
+
+    # a stand-in module named torch: the check looks for the name only (tests never import torch)
+    code = ("import sys, types, warnings\n"
+            + ("sys.modules['torch'] = types.ModuleType('torch')\n" if torch_first else "")
+            + "with warnings.catch_warnings(record=True) as caught:\n"
+              "    warnings.simplefilter('always')\n"
+              "    import minicnn\n"
+              "print(any('OMP_WAIT_POLICY=PASSIVE' in str(w.message) for w in caught))\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if policy:
+        env["OMP_WAIT_POLICY"] = policy
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(warns)
