@@ -46,6 +46,7 @@ import numpy as np
 from numba import njit, prange
 
 from .registry import ConvAlgorithm, supports_any_geometry
+from .threads import SizedKernel
 
 # Let the compiler fuse a*b + c into one instruction ("contract") and reorder the sums of a dot
 # product into vector lanes ("reassoc"): only the rounding of sums changes. Not the flags that
@@ -274,25 +275,28 @@ def phase_pitch(geometry) -> int:
     return -(-max(pw + width, (o_w - 1) * sw + (k_w - 1) * dw + 1) // sw)
 
 
-@njit(parallel=True, cache=True)
 def columns_to_phases(x, phases, pw, pitch):
     """phases[n, c, d, p, h * pitch + j] = x[n, c, d, h, j * sw + p - pw] (sw = phases.shape[3]),
-    zero where that column is outside x: the padded columns dealt into phases (point 3)."""
+    zero where that column is outside x: the padded columns dealt into phases (point 3). Indices
+    unsigned, as im2col's copies (im2col.py says why: here 5x on an 8x8 map)."""
     n_batch, channels, depth, sw = phases.shape[0], phases.shape[1], phases.shape[2], phases.shape[3]
     height, width = x.shape[3], x.shape[4]
     for task in prange(n_batch * channels * depth):
         n, c, i_d = task // (channels * depth), (task // depth) % channels, task % depth
         for p in range(sw):
             first, last = inside_range(p - pw, sw, width, pitch)
+            first = min(first, pitch)
+            last = max(first, last)
             for h in range(height):
-                row = phases[n, c, i_d, p, h * pitch:(h + 1) * pitch]
-                row[:first] = 0.0
-                row[max(first, last):] = 0.0
+                row = h * pitch
+                for j in range(row, row + first):
+                    phases[n, c, i_d, p, np.uint64(j)] = 0.0
                 for j in range(first, last):
-                    row[j] = x[n, c, i_d, h, j * sw + p - pw]
+                    phases[n, c, i_d, p, np.uint64(row + j)] = x[n, c, i_d, h, np.uint64(j * sw + p - pw)]
+                for j in range(row + last, row + pitch):
+                    phases[n, c, i_d, p, np.uint64(j)] = 0.0
 
 
-@njit(parallel=True, cache=True)
 def phases_to_columns(phases, x, pw, pitch):
     """The inverse of columns_to_phases, dropping the padding: fill x (N, C, D, H, W) from phases."""
     n_batch, channels, depth, sw = phases.shape[0], phases.shape[1], phases.shape[2], phases.shape[3]
@@ -303,7 +307,12 @@ def phases_to_columns(phases, x, pw, pitch):
             first, last = inside_range(p - pw, sw, width, pitch)
             for h in range(height):
                 for j in range(first, last):
-                    x[n, c, i_d, h, j * sw + p - pw] = phases[n, c, i_d, p, h * pitch + j]
+                    x[n, c, i_d, h, np.uint64(j * sw + p - pw)] = phases[n, c, i_d, p, np.uint64(h * pitch + j)]
+
+
+# copies: parallel from a few million values (a ReLU's pass streams that fast on one core, threads.py)
+columns_to_phases = SizedKernel(columns_to_phases, parallel_from=1 << 22)
+phases_to_columns = SizedKernel(phases_to_columns, parallel_from=1 << 22)
 
 
 def phase_columns(x, geometry):
