@@ -124,3 +124,19 @@ def test_live_taps_give_the_definition_forward_and_backward(data):
     grad_x, grad_w = reference_backward(x, w, grad_y, stride, pairs, dilation, groups)
     np.testing.assert_allclose(xt.grad.array, grad_x, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(wt.grad.array, grad_w, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding, output_padding", [(1, 3, 1, 1, 0), (2, 3, 2, 1, 1), (1, 5, 1, 2, 0)])
+def test_a_transposed_convolution_with_dead_taps_matches_the_reference_loops(size, kernel, stride, padding,
+                                                                             output_padding):
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 4, size, size)), rng.standard_normal((4, 3, kernel, kernel))
+    results = []
+    for algorithm in ("auto", "reference"):
+        tx, tw = mc.tensor(x, requires_grad=True), mc.tensor(w, requires_grad=True)
+        y = F.conv_transpose2d(tx, tw, stride=stride, padding=padding, output_padding=output_padding,
+                               algorithm=algorithm)
+        y.backward(mc.tensor(np.linspace(-1, 1, y.numel()).reshape(y.shape)))
+        results.append((y.array, tx.grad.array, tw.grad.array))
+    for mine, reference in zip(*results):
+        np.testing.assert_allclose(mine, reference, rtol=1e-12, atol=1e-12)
