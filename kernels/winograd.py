@@ -334,11 +334,9 @@ winograd_fused_weight_products = SizedKernel(winograd_fused_weight_products)
 # for the weight gradient) took its weight gradient from 38 ms to 22.
 BLOCK_BYTES = 4 * 2 ** 20
 BLOCK_MIN, BLOCK_MAX = 64, 256
-# The weight gradient's partial sums (each a^2 x K x C/G): tasks for up to WEIGHT_PARTS threads,
-# no more than fit WEIGHT_SUMS_BYTES (but at least 2), since each costs a pass over that memory,
-# and no more than there are blocks. Fixed by the shape, except on maps so small that the thread
-# budget sets the blocks (_block's `tasks`): there, as in im2col's weight gradient, the rounding
-# depends on the thread count.
+# The weight gradient's partial sums (each a^2 x K x C/G): tasks for up to WEIGHT_PARTS threads, a
+# number fixed by the shape so that the rounding does not depend on the thread count, and no more
+# than fit WEIGHT_SUMS_BYTES (but at least 2), since each costs a pass over that memory.
 WEIGHT_PARTS = 8
 WEIGHT_SUMS_BYTES = 8 * 2 ** 20
 
@@ -437,7 +435,7 @@ def winograd_backward_weight(x, grad_y, geometry):
     channels, filters, dtype = x_shape[1], w_shape[0], geometry.dtype
     tiles_h, tiles_w = _tiles(y_shape[2], 2), _tiles(y_shape[3], 2)
     positions = x_shape[0] * tiles_h * tiles_w
-    block = _block(positions, F3X2.a, channels, filters, dtype.itemsize, numba.get_num_threads())
+    block = _block(positions, F3X2.a, channels, filters, dtype.itemsize)
     parts = _weight_parts(_tiles(positions, block), filters * w_shape[1], dtype.itemsize)
     sums = winograd_fused_weight_products(x.reshape(x_shape), grad_y.reshape(y_shape),
                                           F3X2.input_transform.astype(dtype), F3X2.filter_transform.astype(dtype),
@@ -482,7 +480,7 @@ def _workspace(geometry, variant) -> int:
 
     forward, _ = blocks(variant.a, variant.m, out_h, out_w, c, k, threads)
     data, _ = blocks(variant.a, variant.m, h, w, k, c, threads)
-    weight, weight_blocks = blocks(F3X2.a, 2, out_h, out_w, c, k, threads)
+    weight, weight_blocks = blocks(F3X2.a, 2, out_h, out_w, c, k, 1)
     sums = _weight_parts(weight_blocks, k * cg, itemsize) * F3X2.a ** 2 * k * cg
     filters = variant.a ** 2 * k * cg
     return max(filters + forward, filters + data, sums + weight) * itemsize
