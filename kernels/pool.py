@@ -347,15 +347,17 @@ def adaptive_max_pool_forward(x, od, oh, ow):
     return out, argmax
 
 
-# Sizes (input values) from which the parallel build is faster, measured by
-# benchmarks/bench_sized_kernels.py: about 1 ns a value for a window's comparisons, less for the
-# scatters, which move memory
-max_pool_forward = SizedKernel(max_pool_forward, parallel_from=1 << 18)
+# Sizes from which the parallel build is faster, measured by benchmarks/bench_sized_kernels.py
+# (2x2 windows on 32x32 planes, 2 cores with other work beside): the forwards' size is the input's
+# values, the backwards' the outputs' (a quarter of the input there). A 2x2 max costs about 1 ns
+# an input value, an average half that, their backwards less: each must have millions of values
+# before two threads beat one by more than what waking them costs.
+max_pool_forward = SizedKernel(max_pool_forward, parallel_from=1 << 20)
 scatter_add_planes = SizedKernel(scatter_add_planes, parallel_from=1 << 20)
 unpool_forward = SizedKernel(unpool_forward, parallel_from=1 << 20)
 unpool_backward = SizedKernel(unpool_backward, parallel_from=1 << 20)
-avg_pool_forward = SizedKernel(avg_pool_forward, parallel_from=1 << 18)
-avg_pool_backward = SizedKernel(avg_pool_backward, parallel_from=1 << 20)
+avg_pool_forward = SizedKernel(avg_pool_forward, parallel_from=1 << 21)
+avg_pool_backward = SizedKernel(avg_pool_backward, parallel_from=1 << 19)
 adaptive_avg_pool_forward = SizedKernel(adaptive_avg_pool_forward, parallel_from=1 << 18)
 adaptive_avg_pool_backward = SizedKernel(adaptive_avg_pool_backward, parallel_from=1 << 20)
 adaptive_max_pool_forward = SizedKernel(adaptive_max_pool_forward, parallel_from=1 << 18)
