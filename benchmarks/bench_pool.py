@@ -3,10 +3,12 @@
     python benchmarks/bench_pool.py [--threads 1,2] [--repeats 60] [--baseline OLD_POOL_PY]
 
 Each case runs minicnn's functional op on a float32 batch that requires grad (the graph is
-built, as in training), then its backward (retain_graph, x.grad reset before each call), and
-the same in PyTorch (imported here only), alternating call by call so that both see the same
-machine load; the table shows medians in ms and minicnn / PyTorch. Both run on the same number
-of threads (minicnn.set_num_threads, torch.set_num_threads).
+built, as in training), then its backward, and the same in PyTorch (imported here only),
+alternating call by call so that both see the same machine load; the table shows medians in ms
+and minicnn / PyTorch. Both run on the same number of threads (minicnn.set_num_threads,
+torch.set_num_threads). The backward is the pooling node's alone: minicnn's Function.backward,
+PyTorch's torch.autograd.grad (which includes its engine's overhead), so that neither copies the
+gradient into a leaf's .grad, which in a network it would not do either.
 
 --baseline: another version of minicnn/kernels/pool.py (e.g. `git show main:kernels/pool.py >
 old_pool.py`), timed in the same alternation, so that old and new kernels are compared under
@@ -56,18 +58,23 @@ def timed(function) -> float:
     return time.perf_counter() - start
 
 
-def passes(op, x, grad):
+def minicnn_backward(out, x, grad):
+    node = out.grad_fn
+    node.function.backward(node, grad, *[None] * (len(node.outputs_meta) - 1))
+
+
+def torch_backward(out, x, grad):
+    torch.autograd.grad(out, x, grad, retain_graph=True)
+
+
+def passes(op, backward, x, grad):
     """(forward, backward) callables for op on x (a minicnn or torch tensor requiring grad)."""
     state = {}
 
     def forward():
         state["out"] = op(x)
 
-    def backward():
-        x.grad = None
-        state["out"].backward(grad, retain_graph=True)
-
-    return forward, backward
+    return forward, lambda: backward(state["out"], x, grad)
 
 
 def run_case(shape, minicnn_op, torch_op, kernel_sets, repeats, rng):
@@ -76,9 +83,9 @@ def run_case(shape, minicnn_op, torch_op, kernel_sets, repeats, rng):
     grad = rng.standard_normal(torch_op(torch.from_numpy(x)).shape, dtype=np.float32)
     x_minicnn = minicnn.tensor(x, requires_grad=True)
     x_torch = torch.from_numpy(x.copy()).requires_grad_()
-    versions = {"torch": passes(torch_op, x_torch, torch.from_numpy(grad))}
+    versions = {"torch": passes(torch_op, torch_backward, x_torch, torch.from_numpy(grad))}
     for name in kernel_sets:
-        versions[name] = passes(minicnn_op, x_minicnn, minicnn.tensor(grad))
+        versions[name] = passes(minicnn_op, minicnn_backward, x_minicnn, grad)
     times = {name: ([], []) for name in versions}
     for repeat in range(repeats + 2):  # the first two calls compile and warm up
         for name, (forward, backward) in versions.items():

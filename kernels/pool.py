@@ -79,13 +79,15 @@ def _window_taps(kd, kh, kw, dd, dh, dw, H, W):
 def _padded_plane(plane, buffer, D, H, W, pd, ph, pw, Hb, Wb):
     """The plane (flat, D * H * W) as the windows read it: itself when it needs no padding
     (the buffer is then empty), else copied into the middle of `buffer` (flat, Db * Hb * Wb),
-    whose padding the caller has filled."""
+    whose padding the caller has filled. (Element by element: slices of a few values cost a call
+    each.)"""
     if buffer.size == 0:
         return plane
     for z in range(D):
         for y in range(H):
             row = ((z + pd) * Hb + y + ph) * Wb + pw
-            buffer[row:row + W] = plane[(z * H + y) * W:(z * H + y + 1) * W]
+            for u in range(W):
+                buffer[row + u] = plane[(z * H + y) * W + u]
     return buffer
 
 
@@ -95,7 +97,8 @@ def _unpad_plane(buffer, plane, D, H, W, pd, ph, pw, Hb, Wb):
     for z in range(D):
         for y in range(H):
             row = ((z + pd) * Hb + y + ph) * Wb + pw
-            plane[(z * H + y) * W:(z * H + y + 1) * W] = buffer[row:row + W]
+            for u in range(W):
+                plane[(z * H + y) * W + u] = buffer[row + u]
 
 
 def max_pool_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, od, oh, ow):
