@@ -351,16 +351,17 @@ def adaptive_max_pool_forward(x, od, oh, ow):
 
 
 # Sizes from which the parallel build is faster, measured by benchmarks/bench_sized_kernels.py
-# (2x2 windows on 32x32 planes, 2 cores with other work beside): the forwards' size is the input's
-# values, the backwards' the outputs' (a quarter of the input there). A 2x2 max costs about 1 ns
-# an input value, an average half that, their backwards less: each must have millions of values
+# (2x2 windows on 32x32 planes, 2 cores with other work beside). The functional ops choose the
+# build of the max and average kernels by window reads (outputs x taps: the input's size for 2x2
+# windows with stride 2) and of scatter_add_planes by outputs. A 2x2 max costs about 1 ns an
+# input value, an average half that, their backwards less: each must have millions of values
 # before two threads beat one by more than what waking them costs.
 max_pool_forward = SizedKernel(max_pool_forward, parallel_from=1 << 20)
 scatter_add_planes = SizedKernel(scatter_add_planes, parallel_from=1 << 20)
 unpool_forward = SizedKernel(unpool_forward, parallel_from=1 << 20)
 unpool_backward = SizedKernel(unpool_backward, parallel_from=1 << 20)
 avg_pool_forward = SizedKernel(avg_pool_forward, parallel_from=1 << 21)
-avg_pool_backward = SizedKernel(avg_pool_backward, parallel_from=1 << 19)
+avg_pool_backward = SizedKernel(avg_pool_backward, parallel_from=1 << 21)
 adaptive_avg_pool_forward = SizedKernel(adaptive_avg_pool_forward, parallel_from=1 << 18)
 adaptive_avg_pool_backward = SizedKernel(adaptive_avg_pool_backward, parallel_from=1 << 20)
 adaptive_max_pool_forward = SizedKernel(adaptive_max_pool_forward, parallel_from=1 << 18)
