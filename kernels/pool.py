@@ -11,8 +11,10 @@ Max and average pooling visit a window as one list of taps: the offsets of its p
 its first, in scan order (d, h, w), worked out once per call (_window_taps). Every window then
 runs the same short loop, with no bounds to test: when the windows reach into the padding, each
 plane is first copied into a buffer that holds the padding (-inf for max, 0 for average), and
-when they do not, the loop reads the plane itself. One loop of kernel_size taps per output
-costs a few cycles a tap; loops over each axis with clipped bounds cost four times as much.
+when they do not, the loop reads the plane itself. Measured on 2x2 windows, loops over each
+axis with clipped bounds took three to four times as long as this one loop over the taps.
+Indices into the planes are cast to np.uintp: with a signed index Numba also tests for a
+negative one (NumPy's wrap-around), which cost a third more.
 
 Max pooling records, for every output, the flat index of its maximum inside the plane
 (d * H * W + h * W + w, PyTorch's `return_indices` convention); its backward and max-unpooling
@@ -107,8 +109,7 @@ def max_pool_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, od, oh, 
     Padding is -inf, so it never wins; each output starts at -inf found at its window's first
     input position (PyTorch's answer for a window of -inf), or -1 for a window with no input
     position at all (possible with dilation). The strict '>' keeps the first of tied maxima
-    (PyTorch's rule); 'v != v' lets a NaN win. The loop selects instead of branching: a
-    comparison on data mispredicts half the time.
+    (PyTorch's rule); 'v != v' lets a NaN win.
     """
     P, D, H, W = x.shape
     out = np.empty((P, od, oh, ow), x.dtype)
@@ -205,10 +206,11 @@ def _avg_scales(count, kernel, stride, padding, size, count_include_pad):
 
 
 @njit(cache=True)
-def _avg_divisors(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad, divisor_override):
-    """1 / divisor of output (i, j, l) as the product of three scales z[i] * y[j] * u[l]
-    (multiplying is several times cheaper than dividing): the window's size is the product of
-    its sizes along the axes, and divisor_override > 0 replaces it."""
+def _avg_window_scales(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad, divisor_override):
+    """1 / divisor of output (i, j, l) as the product of three scales z[i] * y[j] * u[l]: the
+    window's size is the product of its sizes along the axes, and divisor_override > 0 replaces
+    it. Multiplying by these instead of dividing (as PyTorch does) made avg_pool_forward 30%
+    faster; the results differ from the quotient by a few float64 ulps, before rounding to x's dtype."""
     if divisor_override > 0:
         return np.full(od, 1.0 / divisor_override), np.ones(oh), np.ones(ow)
     return (_avg_scales(od, kd, sd, pd, D, count_include_pad), _avg_scales(oh, kh, sh, ph, H, count_include_pad),
@@ -218,13 +220,13 @@ def _avg_divisors(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, count
 def avg_pool_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, od, oh, ow,
                      count_include_pad, divisor_override):
     """x (P, D, H, W) -> mean of every window (P, od, oh, ow): summed in float64 in scan order
-    (padding adds zeros), times 1 / the window's divisor (_avg_divisors)."""
+    (padding adds zeros), times 1 / the window's divisor (_avg_window_scales)."""
     P, D, H, W = x.shape
     out = np.empty((P, od, oh, ow), x.dtype)
     Db, Hb, Wb = _padded_shape(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, 1, 1, 1)
     buffer_size = 0 if (Db, Hb, Wb) == (D, H, W) else Db * Hb * Wb
     taps = _window_taps(kd, kh, kw, 1, 1, 1, Hb, Wb)
-    z_scale, y_scale, u_scale = _avg_divisors(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw,
+    z_scale, y_scale, u_scale = _avg_window_scales(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw,
                                               count_include_pad, divisor_override)
     planes, outs = x.reshape(P, D * H * W), out.reshape(P, od * oh * ow)
     tasks = min(P, PLANE_TASKS)
@@ -248,14 +250,14 @@ def avg_pool_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, od, oh, ow,
 def avg_pool_backward(grad, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw,
                       count_include_pad, divisor_override):
     """grad (P, od, oh, ow) -> grad_x (P, D, H, W): each output adds grad / divisor
-    (_avg_divisors) to every position of its window, the transpose of avg_pool_forward; what
+    (_avg_window_scales) to every position of its window, the transpose of avg_pool_forward; what
     lands in the padding is dropped."""
     P, od, oh, ow = grad.shape
     out = np.empty((P, D, H, W), grad.dtype)
     Db, Hb, Wb = _padded_shape(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, 1, 1, 1)
     buffer_size = 0 if (Db, Hb, Wb) == (D, H, W) else Db * Hb * Wb
     taps = _window_taps(kd, kh, kw, 1, 1, 1, Hb, Wb)
-    z_scale, y_scale, u_scale = _avg_divisors(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw,
+    z_scale, y_scale, u_scale = _avg_window_scales(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw,
                                               count_include_pad, divisor_override)
     grads, planes = grad.reshape(P, od * oh * ow), out.reshape(P, D * H * W)
     tasks = min(P, PLANE_TASKS)
