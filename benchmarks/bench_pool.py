@@ -11,8 +11,8 @@ PyTorch's torch.autograd.grad (which includes its engine's overhead), so that ne
 gradient into a leaf's .grad, which in a network it would not do either.
 
 --baseline: another version of minicnn/kernels/pool.py (e.g. `git show main:kernels/pool.py >
-old_pool.py`), timed in the same alternation, so that old and new kernels are compared under
-the same load (columns "old").
+old_pool.py`), timed in the same alternation through this version's functional ops, so that old
+and new kernels are compared under the same load (columns "old").
 """
 from __future__ import annotations
 
