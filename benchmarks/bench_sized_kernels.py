@@ -32,6 +32,7 @@ def cases(size: int, rng) -> dict:
     count = planes.shape[0]
     grad = rng.standard_normal((count, 1, 16, 16), dtype=f32)
     window = (1, 2, 2, 1, 2, 2, 0, 0, 0)
+    argmax = pool.max_pool_forward.serial(planes, *window, 1, 1, 1, 1, 16, 16)[1].reshape(count, 256)
     return {
         pointwise.relu_forward: (x, out),
         pointwise.relu_backward: (x, g, out),
@@ -42,7 +43,7 @@ def cases(size: int, rng) -> dict:
         batch_norm.batch_norm_grad_sums: (x3, g3, mean, var, sums, products),
         batch_norm.batch_norm_grad_input: (x3, g3, ones, ones, ones, ones, ones, y3),
         pool.max_pool_forward: (planes, *window, 1, 1, 1, 1, 16, 16),
-        pool.scatter_add_planes: (grad.reshape(count, 256), np.zeros((count, 256), np.int64), 1024),
+        pool.scatter_add_planes: (grad.reshape(count, 256), argmax, 1024),
         pool.avg_pool_forward: (planes, *window, 1, 16, 16, True, 0),
         pool.avg_pool_backward: (grad, 1, 32, 32, *window, True, 0),
     }

@@ -7,6 +7,15 @@ float64) instead of once per dimensionality. Window geometry follows PyTorch: ou
 of an axis reads input positions i * stride - padding + j * dilation, j = 0 .. kernel - 1, and
 positions outside 0 .. size-1 are padding.
 
+Max and average pooling visit a window as one list of taps: the offsets of its positions from
+its first, in scan order (d, h, w), worked out once per call (_window_taps). Every window then
+runs the same short loop, with no bounds to test: when the windows reach into the padding, each
+plane is first copied into a buffer that holds the padding (-inf for max, 0 for average), and
+when they do not, the loop reads the plane itself. Measured on 2x2 windows, loops over each
+axis with clipped bounds took three to four times as long as this one loop over the taps.
+Indices into the planes are cast to np.uintp: with a signed index Numba also tests for a
+negative one (NumPy's wrap-around), which cost a third more.
+
 Max pooling records, for every output, the flat index of its maximum inside the plane
 (d * H * W + h * W + w, PyTorch's `return_indices` convention); its backward and max-unpooling
 are then scatters and gathers along those indices. The first maximum in scan order wins a tie, so
@@ -21,36 +30,123 @@ from numba import njit, prange
 from .threads import SizedKernel
 
 
+# Planes per parallel task: each task allocates one padding buffer and works through its share
+# of the planes; a few tasks per thread balance the load without an allocation per plane.
+PLANE_TASKS = 64
+
+
+@njit(cache=True)
+def _axis_windows(count, kernel, stride, padding, dilation, size):
+    """The windows of one axis, for outputs i = 0 .. count-1 (tap t reads position
+    i * stride - padding + t * dilation), as three int64 arrays:
+    first[i]: the first tap inside the input, -1 if none is;
+    inside[i]: how many taps are inside the input;
+    padded[i]: how many are inside the padded input (PyTorch's count_include_pad divisor: a
+    ceil_mode window may overhang the padding too)."""
+    first, inside, padded = np.full(count, -1, np.int64), np.zeros(count, np.int64), np.zeros(count, np.int64)
+    for i in range(count):
+        for t in range(kernel):
+            q = i * stride - padding + t * dilation
+            if 0 <= q < size:
+                first[i] = t if inside[i] == 0 else first[i]
+                inside[i] += 1
+            if -padding <= q < size + padding:
+                padded[i] += 1
+    return first, inside, padded
+
+
+@njit(cache=True)
+def _padded_shape(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
+    """(Db, Hb, Wb): a plane with its padding, each axis long enough for all its windows (a
+    ceil_mode window may overhang the right padding); (D, H, W) when no window leaves the input."""
+    Db = max(D + 2 * pd, (od - 1) * sd + (kd - 1) * dd + 1)
+    Hb = max(H + 2 * ph, (oh - 1) * sh + (kh - 1) * dh + 1)
+    Wb = max(W + 2 * pw, (ow - 1) * sw + (kw - 1) * dw + 1)
+    return Db, Hb, Wb
+
+
+@njit(cache=True)
+def _window_taps(kd, kh, kw, dd, dh, dw, H, W):
+    """The flat offsets of a window's taps from its first position, in scan order, in planes of
+    H rows of W values."""
+    taps = np.empty(kd * kh * kw, np.int64)
+    for a in range(kd):
+        for b in range(kh):
+            for c in range(kw):
+                taps[(a * kh + b) * kw + c] = (a * dd * H + b * dh) * W + c * dw
+    return taps
+
+
+@njit(inline="always")
+def _padded_plane(plane, buffer, D, H, W, pd, ph, pw, Hb, Wb):
+    """The plane (flat, D * H * W) as the windows read it: itself when it needs no padding
+    (the buffer is then empty), else copied into the middle of `buffer` (flat, Db * Hb * Wb),
+    whose padding the caller has filled. (Element by element: slices of a few values cost a call
+    each.)"""
+    if buffer.size == 0:
+        return plane
+    for z in range(D):
+        for y in range(H):
+            row = ((z + pd) * Hb + y + ph) * Wb + pw
+            for u in range(W):
+                buffer[row + u] = plane[(z * H + y) * W + u]
+    return buffer
+
+
+@njit(inline="always")
+def _unpad_plane(buffer, plane, D, H, W, pd, ph, pw, Hb, Wb):
+    """The reverse of _padded_plane: the middle of `buffer` into `plane`."""
+    for z in range(D):
+        for y in range(H):
+            row = ((z + pd) * Hb + y + ph) * Wb + pw
+            for u in range(W):
+                plane[(z * H + y) * W + u] = buffer[row + u]
+
+
 def max_pool_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, od, oh, ow):
-    """x (P, D, H, W) -> (out (P, od, oh, ow), argmax (P, od, oh, ow) flat in-plane int64)."""
+    """x (P, D, H, W) -> (out (P, od, oh, ow), argmax (P, od, oh, ow) flat in-plane int64).
+
+    Padding is -inf, so it never wins; each output starts at -inf found at its window's first
+    input position (PyTorch's answer for a window of -inf), or -1 for a window with no input
+    position at all (possible with dilation). The strict '>' keeps the first of tied maxima
+    (PyTorch's rule); 'v != v' lets a NaN win.
+    """
     P, D, H, W = x.shape
     out = np.empty((P, od, oh, ow), x.dtype)
     argmax = np.empty((P, od, oh, ow), np.int64)
-    for p in prange(P):
-        for i in range(od):
-            for j in range(oh):
-                for l in range(ow):
-                    best = -np.inf
-                    best_at = -1  # stays -1 only if the window holds no input position
-                    for a in range(kd):
-                        z = i * sd - pd + a * dd
-                        if z < 0 or z >= D:
-                            continue
-                        for b in range(kh):
-                            y = j * sh - ph + b * dh
-                            if y < 0 or y >= H:
-                                continue
-                            for c in range(kw):
-                                u = l * sw - pw + c * dw
-                                if u < 0 or u >= W:
-                                    continue
-                                v = x[p, z, y, u]
-                                # strict '>' keeps the first of tied maxima (PyTorch's rule)
-                                if best_at < 0 or v > best or np.isnan(v):
-                                    best = v
-                                    best_at = (z * H + y) * W + u
-                    out[p, i, j, l] = best
-                    argmax[p, i, j, l] = best_at
+    Db, Hb, Wb = _padded_shape(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw)
+    buffer_size = 0 if (Db, Hb, Wb) == (D, H, W) else Db * Hb * Wb
+    taps, input_taps = _window_taps(kd, kh, kw, dd, dh, dw, Hb, Wb), _window_taps(kd, kh, kw, dd, dh, dw, H, W)
+    z_first, _, _ = _axis_windows(od, kd, sd, pd, dd, D)
+    y_first, _, _ = _axis_windows(oh, kh, sh, ph, dh, H)
+    u_first, _, _ = _axis_windows(ow, kw, sw, pw, dw, W)
+    planes, outs, indices = x.reshape(P, D * H * W), out.reshape(P, od * oh * ow), argmax.reshape(P, od * oh * ow)
+    tasks = min(P, PLANE_TASKS)
+    for task in prange(tasks):
+        buffer = np.full(buffer_size, -np.inf, x.dtype)
+        for p in range(task * P // tasks, (task + 1) * P // tasks):
+            source = _padded_plane(planes[p], buffer, D, H, W, pd, ph, pw, Hb, Wb)
+            out_plane, index_plane = outs[p], indices[p]
+            for i in range(od):
+                for j in range(oh):
+                    row = (i * oh + j) * ow
+                    row_start = (i * sd * Hb + j * sh) * Wb
+                    row_input_start = ((i * sd - pd) * H + j * sh - ph) * W - pw
+                    row_first_tap = (z_first[i] * kh + y_first[j]) * kw
+                    row_inside = min(z_first[i], y_first[j]) >= 0
+                    for l in range(ow):
+                        start = row_start + l * sw
+                        # tap 0 (offset 0), or -inf found at the first tap inside the input
+                        best = source[np.uintp(start)]
+                        best_tap = row_first_tap + u_first[l] if row_inside and u_first[l] >= 0 else -1
+                        for t in range(1, taps.size):
+                            v = source[np.uintp(start + taps[t])]
+                            take = (v > best) | (v != v)
+                            best = v if take else best
+                            best_tap = t if take else best_tap
+                        out_plane[np.uintp(row + l)] = best
+                        index_plane[np.uintp(row + l)] = (row_input_start + l * sw + input_taps[best_tap]
+                                                          if best_tap >= 0 else -1)
     return out, argmax
 
 
@@ -60,8 +156,9 @@ def scatter_add_planes(values, index, plane_size):
     Indices below 0 (windows that saw only padding) are skipped.
     """
     P, M = values.shape
-    out = np.zeros((P, plane_size), values.dtype)
+    out = np.empty((P, plane_size), values.dtype)
     for p in prange(P):
+        out[p] = 0  # here rather than np.zeros: the plane is then in cache for the scatter
         for m in range(M):
             k = index[p, m]
             if k >= 0:
@@ -101,79 +198,85 @@ def unpool_backward(grad, index):
 
 
 @njit(cache=True)
-def _avg_windows(count, stride, padding, kernel, size):
-    """Along one axis, for each of `count` outputs: the window [lo, hi) clipped to the input, and
-    the window's size inside the padded input (PyTorch's count_include_pad divisor: a ceil_mode
-    window may overhang the padding too). Computed once per call, not once per output."""
-    lo, hi, padded = np.empty(count, np.int64), np.empty(count, np.int64), np.empty(count, np.int64)
-    for i in range(count):
-        start = i * stride - padding
-        stop = min(start + kernel, size + padding)
-        lo[i], hi[i], padded[i] = max(start, 0), min(stop, size), stop - start
-    return lo, hi, padded
+def _avg_scales(count, kernel, stride, padding, size, count_include_pad):
+    """1 / the window's size along one axis, for each of its `count` outputs: inside the padded
+    input (count_include_pad) or inside the input alone."""
+    _, inside, padded = _axis_windows(count, kernel, stride, padding, 1, size)
+    return 1.0 / (padded if count_include_pad else inside)
 
 
-@njit(inline="always")
-def _avg_divisors(row, z, y, u, i, j, count_include_pad, divisor_override):
-    """row[l] = the divisor of output (i, j, l): divisor_override if > 0, else the window's size
-    inside the padded input (count_include_pad) or inside the input alone."""
-    z0, z1, nz = z
-    y0, y1, ny = y
-    u0, u1, nu = u
-    for l in range(row.size):
-        if divisor_override > 0:
-            row[l] = divisor_override
-        elif count_include_pad:
-            row[l] = nz[i] * ny[j] * nu[l]
-        else:
-            row[l] = (z1[i] - z0[i]) * (y1[j] - y0[j]) * (u1[l] - u0[l])
+@njit(cache=True)
+def _avg_window_scales(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad, divisor_override):
+    """1 / divisor of output (i, j, l) as the product of three scales z[i] * y[j] * u[l]: the
+    window's size is the product of its sizes along the axes, and divisor_override > 0 replaces
+    it. Multiplying by these instead of dividing (as PyTorch does) made avg_pool_forward 30%
+    faster; the results differ from the quotient by a few float64 ulps, before rounding to x's dtype."""
+    if divisor_override > 0:
+        return np.full(od, 1.0 / divisor_override), np.ones(oh), np.ones(ow)
+    return (_avg_scales(od, kd, sd, pd, D, count_include_pad), _avg_scales(oh, kh, sh, ph, H, count_include_pad),
+            _avg_scales(ow, kw, sw, pw, W, count_include_pad))
 
 
 def avg_pool_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, od, oh, ow,
                      count_include_pad, divisor_override):
-    """x (P, D, H, W) -> mean of every window (P, od, oh, ow), summed in float64 and divided by
-    the window's divisor (_avg_divisors). One output row at a time: the input rows of its
-    windows are read once each, left to right."""
+    """x (P, D, H, W) -> mean of every window (P, od, oh, ow): summed in float64 in scan order
+    (padding adds zeros), times 1 / the window's divisor (_avg_window_scales)."""
     P, D, H, W = x.shape
     out = np.empty((P, od, oh, ow), x.dtype)
-    z, y, u = _avg_windows(od, sd, pd, kd, D), _avg_windows(oh, sh, ph, kh, H), _avg_windows(ow, sw, pw, kw, W)
-    for p in prange(P):
-        total = np.empty(ow, np.float64)
-        divisor = np.empty(ow, np.float64)
-        for i in range(od):
-            for j in range(oh):
-                total[:] = 0.0
-                for a in range(z[0][i], z[1][i]):
-                    for b in range(y[0][j], y[1][j]):
-                        for l in range(ow):
-                            for c in range(u[0][l], u[1][l]):
-                                total[l] += x[p, a, b, c]
-                _avg_divisors(divisor, z, y, u, i, j, count_include_pad, divisor_override)
-                for l in range(ow):
-                    out[p, i, j, l] = total[l] / divisor[l]
+    Db, Hb, Wb = _padded_shape(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, 1, 1, 1)
+    buffer_size = 0 if (Db, Hb, Wb) == (D, H, W) else Db * Hb * Wb
+    taps = _window_taps(kd, kh, kw, 1, 1, 1, Hb, Wb)
+    z_scale, y_scale, u_scale = _avg_window_scales(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw,
+                                              count_include_pad, divisor_override)
+    planes, outs = x.reshape(P, D * H * W), out.reshape(P, od * oh * ow)
+    tasks = min(P, PLANE_TASKS)
+    for task in prange(tasks):
+        buffer = np.zeros(buffer_size, x.dtype)
+        for p in range(task * P // tasks, (task + 1) * P // tasks):
+            source = _padded_plane(planes[p], buffer, D, H, W, pd, ph, pw, Hb, Wb)
+            m = 0
+            for i in range(od):
+                for j in range(oh):
+                    for l in range(ow):
+                        start = (i * sd * Hb + j * sh) * Wb + l * sw
+                        total = 0.0
+                        for t in range(taps.size):
+                            total += source[np.uintp(start + taps[t])]
+                        outs[p, m] = total * (z_scale[i] * y_scale[j]) * u_scale[l]
+                        m += 1
     return out
 
 
 def avg_pool_backward(grad, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw,
                       count_include_pad, divisor_override):
-    """grad (P, od, oh, ow) -> grad_x (P, D, H, W): each output spreads grad / divisor over its
-    window (the transpose of avg_pool_forward, one output row at a time)."""
+    """grad (P, od, oh, ow) -> grad_x (P, D, H, W): each output adds grad / divisor
+    (_avg_window_scales) to every position of its window, the transpose of avg_pool_forward; what
+    lands in the padding is dropped."""
     P, od, oh, ow = grad.shape
-    out = np.zeros((P, D, H, W), grad.dtype)
-    z, y, u = _avg_windows(od, sd, pd, kd, D), _avg_windows(oh, sh, ph, kh, H), _avg_windows(ow, sw, pw, kw, W)
-    for p in prange(P):
-        share = np.empty(ow, np.float64)
-        divisor = np.empty(ow, np.float64)
-        for i in range(od):
-            for j in range(oh):
-                _avg_divisors(divisor, z, y, u, i, j, count_include_pad, divisor_override)
-                for l in range(ow):
-                    share[l] = grad[p, i, j, l] / divisor[l]
-                for a in range(z[0][i], z[1][i]):
-                    for b in range(y[0][j], y[1][j]):
-                        for l in range(ow):
-                            for c in range(u[0][l], u[1][l]):
-                                out[p, a, b, c] += share[l]
+    out = np.empty((P, D, H, W), grad.dtype)
+    Db, Hb, Wb = _padded_shape(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, 1, 1, 1)
+    buffer_size = 0 if (Db, Hb, Wb) == (D, H, W) else Db * Hb * Wb
+    taps = _window_taps(kd, kh, kw, 1, 1, 1, Hb, Wb)
+    z_scale, y_scale, u_scale = _avg_window_scales(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw,
+                                              count_include_pad, divisor_override)
+    grads, planes = grad.reshape(P, od * oh * ow), out.reshape(P, D * H * W)
+    tasks = min(P, PLANE_TASKS)
+    for task in prange(tasks):
+        buffer = np.empty(buffer_size, grad.dtype)
+        for p in range(task * P // tasks, (task + 1) * P // tasks):
+            target = planes[p] if buffer_size == 0 else buffer
+            target[:] = 0  # here rather than np.zeros: the plane is then in cache for the sums
+            m = 0
+            for i in range(od):
+                for j in range(oh):
+                    for l in range(ow):
+                        start = (i * sd * Hb + j * sh) * Wb + l * sw
+                        share = grads[p, m] * (z_scale[i] * y_scale[j]) * u_scale[l]
+                        for t in range(taps.size):
+                            target[np.uintp(start + taps[t])] += share
+                        m += 1
+            if buffer_size:
+                _unpad_plane(buffer, planes[p], D, H, W, pd, ph, pw, Hb, Wb)
     return out
 
 
@@ -249,15 +352,18 @@ def adaptive_max_pool_forward(x, od, oh, ow):
     return out, argmax
 
 
-# Sizes (input values) from which the parallel build is faster, measured by
-# benchmarks/bench_sized_kernels.py: about 1 ns a value for a window's comparisons, less for the
-# scatters, which move memory
-max_pool_forward = SizedKernel(max_pool_forward, parallel_from=1 << 18)
+# Sizes from which the parallel build is faster, measured by benchmarks/bench_sized_kernels.py
+# (2x2 windows on 32x32 planes, 2 cores with other work beside). The functional ops choose the
+# build of the max and average kernels by window reads (outputs x taps: the input's size for 2x2
+# windows with stride 2) and of scatter_add_planes by outputs. A 2x2 max costs about 1 ns an
+# input value, an average half that, their backwards less: each must have millions of values
+# before two threads beat one by more than what waking them costs.
+max_pool_forward = SizedKernel(max_pool_forward, parallel_from=1 << 20)
 scatter_add_planes = SizedKernel(scatter_add_planes, parallel_from=1 << 20)
 unpool_forward = SizedKernel(unpool_forward, parallel_from=1 << 20)
 unpool_backward = SizedKernel(unpool_backward, parallel_from=1 << 20)
-avg_pool_forward = SizedKernel(avg_pool_forward, parallel_from=1 << 18)
-avg_pool_backward = SizedKernel(avg_pool_backward, parallel_from=1 << 20)
+avg_pool_forward = SizedKernel(avg_pool_forward, parallel_from=1 << 21)
+avg_pool_backward = SizedKernel(avg_pool_backward, parallel_from=1 << 21)
 adaptive_avg_pool_forward = SizedKernel(adaptive_avg_pool_forward, parallel_from=1 << 18)
 adaptive_avg_pool_backward = SizedKernel(adaptive_avg_pool_backward, parallel_from=1 << 20)
 adaptive_max_pool_forward = SizedKernel(adaptive_max_pool_forward, parallel_from=1 << 18)

@@ -1,5 +1,6 @@
 """Pooling and unpooling: forward against loops written from the definitions, gradient checks,
-PyTorch's shape rules, ties, the switches of max-unpooling, and bad input."""
+PyTorch's shape rules, ties, NaN and infinities, the switches of max-unpooling, and bad input."""
+import contextlib
 import itertools
 import math
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 import minicnn
 from minicnn import functional as F
 from minicnn import nn
+from minicnn.kernels import pool as pool_kernels
 from minicnn.testing import assert_gradcheck, pool_configs
 
 MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
@@ -34,34 +36,44 @@ def window_positions(i, k, s, p, d):
 
 
 def reference_max_pool(x, kernel, stride, padding, dilation, ceil_mode):
-    """Loop over output positions; max over the window's in-range positions; also the flat
-    in-plane index of the FIRST maximum in scan order."""
+    """PyTorch's CPU loop, over the leading axes at once: each window starts at -inf found at its
+    first position inside the input, then scans its positions in order and takes a value greater
+    than the best so far, or NaN. So the first of tied maxima wins, and the last NaN. A dilated
+    window can fall entirely in the padding: -inf at index -1. Returns the values and the flat
+    in-plane indices."""
     nd = len(kernel)
     spatial = x.shape[-nd:]
-    outs = [out_size(*a, ceil_mode) for a in zip(spatial, kernel, stride, padding, dilation)]
-    lead = x.shape[:-nd]
-    values = np.empty(lead + tuple(outs))
-    index = np.empty(lead + tuple(outs), np.int64)
+    outs = tuple(out_size(*a, ceil_mode) for a in zip(spatial, kernel, stride, padding, dilation))
+    values = np.full(x.shape[:-nd] + outs, -np.inf)
+    index = np.full(x.shape[:-nd] + outs, -1, np.int64)
     for pos in itertools.product(*map(range, outs)):
         axes = [[q for q in window_positions(i, *a) if 0 <= q < L]
                 for i, a, L in zip(pos, zip(kernel, stride, padding, dilation), spatial)]
         cells = list(itertools.product(*axes))
-        if not cells:  # a dilated window can fall entirely in the padding: -inf, no index
-            values[(...,) + pos], index[(...,) + pos] = -np.inf, -1
-            continue
-        block = np.stack([x[(...,) + c] for c in cells], axis=-1)
-        first = block.argmax(axis=-1)
-        values[(...,) + pos] = block.max(axis=-1)
-        flat = np.array([np.ravel_multi_index(c, spatial) for c in cells])
-        index[(...,) + pos] = flat[first]
+        if cells:
+            index[(...,) + pos] = np.ravel_multi_index(cells[0], spatial)
+        for cell in cells:
+            v = x[(...,) + cell]
+            take = (v > values[(...,) + pos]) | np.isnan(v)
+            values[(...,) + pos] = np.where(take, v, values[(...,) + pos])
+            index[(...,) + pos] = np.where(take, np.ravel_multi_index(cell, spatial), index[(...,) + pos])
     return values, index
 
 
-def reference_avg_pool(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor):
-    nd = len(kernel)
-    spatial = x.shape[-nd:]
+def reference_max_pool_backward(grad, index, shape, nd):
+    """Each output's gradient added at its recorded index (none for index -1)."""
+    planes = math.prod(shape[:-nd])
+    grad, index = grad.reshape(planes, -1), index.reshape(planes, -1)
+    out = np.zeros((planes, math.prod(shape[-nd:])))
+    inside = index >= 0
+    np.add.at(out, (np.nonzero(inside)[0], index[inside]), grad[inside])
+    return out.reshape(shape)
+
+
+def avg_windows(spatial, kernel, stride, padding, ceil_mode, count_include_pad, divisor):
+    """For every output position of average pooling: (position, the window's input cells, the
+    divisor: divisor_override, or the window's size in the padded input or in the input)."""
     outs = [out_size(*a, 1, ceil_mode) for a in zip(spatial, kernel, stride, padding)]
-    out = np.empty(x.shape[:-nd] + tuple(outs))
     for pos in itertools.product(*map(range, outs)):
         padded_count, axes = 1, []
         for i, k, s, p, L in zip(pos, kernel, stride, padding, spatial):
@@ -69,12 +81,30 @@ def reference_avg_pool(x, kernel, stride, padding, ceil_mode, count_include_pad,
             padded_count *= sum(-p <= q < L + p for q in window)
             axes.append([q for q in window if 0 <= q < L])
         cells = list(itertools.product(*axes))
-        total = sum(x[(...,) + c] for c in cells)
         if divisor is None:
-            divisor_here = padded_count if count_include_pad else len(cells)
+            yield pos, cells, padded_count if count_include_pad else len(cells)
         else:
-            divisor_here = divisor
-        out[(...,) + pos] = total / divisor_here
+            yield pos, cells, divisor
+
+
+def reference_avg_pool(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor):
+    nd = len(kernel)
+    spatial = x.shape[-nd:]
+    outs = [out_size(*a, 1, ceil_mode) for a in zip(spatial, kernel, stride, padding)]
+    out = np.empty(x.shape[:-nd] + tuple(outs))
+    for pos, cells, divisor_here in avg_windows(spatial, kernel, stride, padding, ceil_mode, count_include_pad,
+                                                divisor):
+        out[(...,) + pos] = sum(x[(...,) + c] for c in cells) / divisor_here
+    return out
+
+
+def reference_avg_pool_backward(grad, shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor):
+    """Each output's gradient / divisor added to every input cell of its window."""
+    out = np.zeros(shape)
+    for pos, cells, divisor_here in avg_windows(shape[-len(kernel):], kernel, stride, padding, ceil_mode,
+                                                count_include_pad, divisor):
+        for c in cells:
+            out[(...,) + c] += grad[(...,) + pos] / divisor_here
     return out
 
 
@@ -195,6 +225,79 @@ def test_avg_pool_ceil_mode_window_past_padding_counts_only_to_the_padding():
     x = minicnn.tensor(np.array([[[1.0, 2.0, 3.0, 4.0]]]))
     out = F.avg_pool1d(x, 3, 2, 1, ceil_mode=True)
     np.testing.assert_allclose(out.array[0, 0], [3 / 3, 9 / 3, 4 / 2])
+
+
+# ---- ties, NaN and infinities, float32, many planes, both kernel builds ----------------------
+SPECIAL_VALUES = np.array([-np.inf, -1.0, 0.0, 1.0, np.inf, np.nan])
+
+
+def special_values(shape, seed):
+    """Few distinct values, so that most windows hold ties, with infinities and NaN among them
+    (windows of -inf only, NaN beside +inf)."""
+    return np.random.default_rng(seed).choice(SPECIAL_VALUES, size=shape, p=[.15, .25, .2, .25, .1, .05])
+
+
+@contextlib.contextmanager
+def pool_kernel_build(build):
+    """Run the pooling kernels' "serial" or "parallel" build whatever the array size."""
+    kernels = [pool_kernels.max_pool_forward, pool_kernels.scatter_add_planes, pool_kernels.avg_pool_forward,
+               pool_kernels.avg_pool_backward]
+    saved = [k.parallel_from for k in kernels]
+    for k in kernels:
+        k.parallel_from = 0 if build == "parallel" else 1 << 62
+    try:
+        yield
+    finally:
+        for k, parallel_from in zip(kernels, saved):
+            k.parallel_from = parallel_from
+
+
+# (N, C): one plane, a few, or more than the kernels' tasks (pool_kernels.PLANE_TASKS), which
+# then share planes
+PLANES = st.sampled_from([(1, 1), (2, 3), (3, 25)])
+
+
+@settings(max_examples=30)
+@given(nd=st.sampled_from([1, 2, 3]), data=st.data(), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from([np.float32, np.float64]), build=st.sampled_from(["serial", "parallel"]))
+def test_max_pool_ties_nan_infinities_forward_and_backward(nd, data, seed, dtype, build):
+    config = data.draw(pool_configs(nd, max_side=6 if nd < 3 else 3, max_dilation=2))
+    x = special_values(data.draw(PLANES) + config["shape"][2:], seed).astype(dtype)
+    args = (config["kernel_size"], config["stride"], config["padding"], config["dilation"], config["ceil_mode"])
+    expected, expected_index = reference_max_pool(x.astype(np.float64), *args)
+    grad = np.random.default_rng(seed).standard_normal(expected.shape).astype(dtype)
+    t = minicnn.tensor(x, requires_grad=True)
+    with pool_kernel_build(build):
+        out, index = MAX_POOL[nd](t, *args, return_indices=True)
+        out.backward(minicnn.tensor(grad))
+    assert out.dtype == dtype and t.grad.dtype == dtype
+    np.testing.assert_array_equal(out.array, expected.astype(dtype))  # NaN where expected NaN
+    np.testing.assert_array_equal(index.array, expected_index)
+    np.testing.assert_allclose(t.grad.array, reference_max_pool_backward(grad, expected_index, x.shape, nd),
+                               rtol=1e-6, atol=1e-6)
+
+
+@settings(max_examples=30)
+@given(nd=st.sampled_from([1, 2, 3]), data=st.data(), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from([np.float32, np.float64]), build=st.sampled_from(["serial", "parallel"]),
+       count_include_pad=st.booleans(), divisor=st.sampled_from([None, None, 3]))
+def test_avg_pool_infinities_forward_and_backward(nd, data, seed, dtype, build, count_include_pad, divisor):
+    config = data.draw(pool_configs(nd, max_side=6 if nd < 3 else 3))
+    shape, rng = data.draw(PLANES) + config["shape"][2:], np.random.default_rng(seed)
+    x = np.where(rng.random(shape) < 0.05, special_values(shape, seed), rng.standard_normal(shape)).astype(dtype)
+    args = (config["kernel_size"], config["stride"], config["padding"], config["ceil_mode"], count_include_pad,
+            divisor)
+    expected = reference_avg_pool(x.astype(np.float64), *args)
+    grad = rng.standard_normal(expected.shape).astype(dtype)
+    t = minicnn.tensor(x, requires_grad=True)
+    with pool_kernel_build(build):
+        out = AVG_POOL[nd](t, *args)
+        out.backward(minicnn.tensor(grad))
+    tolerance = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    assert out.dtype == dtype and t.grad.dtype == dtype
+    np.testing.assert_allclose(out.array, expected, **tolerance)  # NaN where expected NaN
+    np.testing.assert_allclose(t.grad.array, reference_avg_pool_backward(grad.astype(np.float64), x.shape, *args),
+                               **tolerance)
 
 
 # ---- adaptive and global pooling -----------------------------------------------------------
