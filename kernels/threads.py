@@ -101,7 +101,8 @@ class SizedKernel:
         SizedKernel.instances.append(self)
 
     def for_size(self, size: int):
-        return self.parallel if size >= self.parallel_from else self.serial
+        """The build for `size` values: the serial one below parallel_from, or on one thread."""
+        return self.parallel if size >= self.parallel_from and numba.get_num_threads() > 1 else self.serial
 
     def __call__(self, *args):
         """Run the build for the largest array among args (a kernel's work grows with it)."""
