@@ -31,6 +31,8 @@ from typing import Callable
 
 import numpy as np
 
+from . import threads
+
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -199,6 +201,7 @@ def eligible_algorithms(geometry: ConvGeometry) -> list:
 # Thresholds of the "auto" heuristic, set from `python -m minicnn.bench` runs (README).
 WINOGRAD_MIN_CHANNELS = 16     # below this the transforms cost more than the saved multiplies
 WINOGRAD_F4_MIN_OUTPUT = 8     # F(4x4,3x3) wastes most of a 6x6 tile on smaller maps
+WINOGRAD_IM2COL_MAX_OUTPUT = 2  # this small, with threads, im2col runs every pass (heuristic_passes)
 FFT_MIN_TAPS = 25              # 5x5 and larger: the spectra pay off
 FFT_MIN_CHANNELS = 32          # the per-frequency GEMMs need channels to be efficient
 FFT_MIN_OUTPUT = 28            # on smaller maps the tiles' overlap and transforms cost more than im2col
@@ -250,12 +253,21 @@ def heuristic_choice(geometry: ConvGeometry) -> str:
 
 def heuristic_passes(geometry: ConvGeometry) -> dict:
     """{"fwd": name, "bwd_data": name, "bwd_weight": name}: what algorithm="auto" runs for each
-    pass. Each pass follows `heuristic_choice`, as measured per pass on training shapes (batch
-    32-128, 8-32 maps): since Winograd's kernels are fused, its weight gradient beats "direct"'s
-    on the thinnest layers it takes too (batch 64, 16 channels, 32x32: 6.0 ms against 11.4, one
-    thread), which took their weight gradient from "direct" before.
+    pass: `heuristic_choice`'s, except on the smallest maps Winograd takes when more than one
+    thread runs: there its weight gradient (outputs under 8 on a side) and, on 2x2 or smaller,
+    all three passes are im2col's. So few tiles are one block, which one thread runs, while
+    im2col gives each thread its images (batch 64, two threads, best of 11: 128 channels at 4x4,
+    weight gradient 1.5 ms against 1.9; 256 at 2x2, 1.2-1.7 ms a pass against 1.3-3.2; on one
+    thread Winograd stays faster).
     """
-    return dict.fromkeys(("fwd", "bwd_data", "bwd_weight"), heuristic_choice(geometry))
+    choice = heuristic_choice(geometry)
+    passes = dict.fromkeys(("fwd", "bwd_data", "bwd_weight"), choice)
+    output = min(geometry.output_spatial[1:])
+    if choice.startswith("winograd") and threads.get_num_threads() > 1 and output < WINOGRAD_F4_MIN_OUTPUT:
+        passes["bwd_weight"] = "im2col"
+        if output <= WINOGRAD_IM2COL_MAX_OUTPUT:
+            passes["fwd"] = passes["bwd_data"] = "im2col"
+    return passes
 
 
 def combined(chosen: dict, capabilities: str) -> ConvAlgorithm:
