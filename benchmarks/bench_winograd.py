@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 
+import numba
 import numpy as np
 
 import minicnn
@@ -38,13 +39,17 @@ def load_revision(revision: str):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     source = subprocess.run(["git", "show", f"{revision}:kernels/winograd.py"], cwd=root, check=True,
                             capture_output=True, text=True).stdout
-    source = source.replace("cache=True", "cache=False")  # Numba's on-disk cache needs a file
     name = f"minicnn.kernels.winograd_{revision.replace('-', '_')}"
     spec = importlib.util.spec_from_loader(name, loader=None)
     module = importlib.util.module_from_spec(spec)
     module.__package__ = "minicnn.kernels"  # its relative imports find this tree's registry and threads
     sys.modules[name] = module
-    exec(compile(source, f"{revision}:kernels/winograd.py", "exec"), module.__dict__)
+    njit = numba.njit  # Numba's on-disk cache needs a file: every njit of the module (its own, and
+    numba.njit = lambda *args, **options: njit(*args, **dict(options, cache=False))  # SizedKernel's)
+    try:
+        exec(compile(source, f"{revision}:kernels/winograd.py", "exec"), module.__dict__)
+    finally:
+        numba.njit = njit
     return module
 
 

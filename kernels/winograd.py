@@ -56,21 +56,20 @@ Backward passes (Lavin & Gray sec. 4), both Winograd too:
   a^2 = 16 GEMMs (K x N*tiles)(N*tiles x C). With the points 0, 1, -1 its a = 4 and its B^T are
   those of F(2x2,3x3), so it cuts x into the same tiles.
 
-How it runs: each pass is one parallel kernel over blocks of tiles (`winograd_fused_conv2d`,
-`winograd_fused_weight_products`), taking each block from the image through the transforms and the
-GEMMs and back, in buffers that stay in the cache.
+How it runs: each pass takes blocks of tiles from the image through the transforms (`input_tiles`,
+`output_tiles`) and the GEMMs and back, in buffers that stay in the cache, each thread its own
+blocks (`winograd_conv2d`, `winograd_backward_weight`).
 """
 from __future__ import annotations
 
 import dataclasses
 from fractions import Fraction
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from . import threads
 from .registry import DTYPES, ConvAlgorithm
-from .threads import SizedKernel
 
 
 # ---- the transform matrices ------------------------------------------------------------------------
@@ -237,92 +236,58 @@ def untransform_tiles(products, k, transform, y, corner, rows, cols, count, half
                     values[np.uint64(corner[q] + offset)] = result[row, col, q]
 
 
-# ---- the fused kernels ---------------------------------------------------------------------------
-# One task takes a block of consecutive tiles through the whole algorithm: the input transform of
-# every channel, the a^2 GEMMs over the channels (BLAS, called from Numba) and the output transform
-# straight into y. Its buffers (a^2 x channels x tiles) are sized to stay in the cache (BLOCK_BYTES):
-# the transformed tensors never travel to memory and back, and nothing the size of a layer is
-# allocated per call. (Two such buffers alive at once, as separate passes need, come back from the
-# system on every call: each page faults again, 2.9 ms for two of 9.4 MB, ResNet-20's 16-channel
-# layer at batch 64.)
-def winograd_fused_conv2d(x, transformed_w, input_transform, output_transform, y, pad_top, pad_left,
-                          tiles_h, tiles_w, groups, block):
-    """y = the Winograd convolution of x (N, C, H, W) with the transformed filters (a*a, K, C/G):
-    for each block of `block` tiles, V = B^T d B, M[xi] = U[xi] V[xi] per group, y tile = A^T M A."""
-    n_batch, channels = x.shape[:2]
-    filters = y.shape[1]
-    size_m, size_a = output_transform.shape
-    points = size_a * size_a
-    c_group, k_group = channels // groups, filters // groups
-    positions = n_batch * tiles_h * tiles_w
-    for task in prange((positions + block - 1) // block):  # tasks write disjoint tiles of y
-        first = task * block
-        count = min(block, positions - first)
-        transformed = np.empty((points, channels, block), x.dtype)  # a short last block: spare columns unused
-        corner = np.empty(block, np.int64)
-        rows, cols = np.empty((size_a, block), np.bool_), np.empty((size_a, block), np.bool_)
-        locate_tiles(x.shape, first, count, tiles_h, tiles_w, size_m, pad_top, pad_left, corner, rows, cols)
-        d = np.empty((size_a, size_a, block), x.dtype)
-        half = np.empty((size_a, size_a, block), x.dtype)
-        for c in range(channels):
-            transform_tiles(x, c, input_transform, corner, rows, cols, count, transformed, d, half)
-        products = np.empty((points, filters, block), x.dtype)
-        for xi in range(points):
-            for g in range(groups):
-                k0, c0 = g * k_group, g * c_group
-                np.dot(transformed_w[xi, k0:k0 + k_group], transformed[xi, c0:c0 + c_group],
-                       products[xi, k0:k0 + k_group])
-        result = np.empty((size_m, size_m, block), x.dtype)
-        locate_tiles(y.shape, first, count, tiles_h, tiles_w, size_m, 0, 0, corner, rows, cols)
-        for k in range(filters):
-            untransform_tiles(products, k, output_transform, y, corner, rows, cols, count, half, result)
+# ---- a block of tiles, through the transforms -------------------------------------------------
+# Each pass takes blocks of consecutive tiles through the whole algorithm: the input transform of
+# every channel, the a^2 GEMMs over the channels and the output transform straight into y, in
+# buffers (a^2 x channels x tiles) sized to stay in the cache (BLOCK_BYTES): the transformed
+# tensors never travel to memory and back, and nothing the size of a layer is allocated per call.
+# (Two such buffers alive at once, as separate passes need, come back from the system on every
+# call: each page faults again, 2.9 ms for two of 9.4 MB, ResNet-20's 16-channel layer at batch 64.)
+# The threads are Python threads, each with its own buffers and blocks (threads.run_parts), and
+# the GEMMs are NumPy's: a BLAS called from inside a Numba parallel loop is SciPy's, whose OpenBLAS
+# (0.3.30, SciPy 1.17) runs concurrent calls one at a time, so the loop ran on one core whatever
+# the thread budget (measured: two threads doing twice one thread's GEMMs took twice as long).
+@njit(nogil=True, cache=True)
+def input_tiles(x, first, count, tiles_h, tiles_w, step, pad_top, pad_left, transform, out, d, half,
+                corner, rows, cols):
+    """out[:, c, :count] = the transformed tiles (transform_tiles) of every channel c of x at the
+    block's tiles (positions first ... first + count - 1, `locate_tiles`), `step` apart."""
+    locate_tiles(x.shape, first, count, tiles_h, tiles_w, step, pad_top, pad_left, corner, rows, cols)
+    for c in range(x.shape[1]):
+        transform_tiles(x, c, transform, corner, rows, cols, count, out, d, half)
 
 
-def winograd_fused_weight_products(x, grad_y, input_transform, filter_transform, pad_top, pad_left,
-                                   tiles_h, tiles_w, groups, block, parts):
-    """The weight gradient's products, sum over tiles q of (G dy_q G^T)[xi] (B^T x_q B)[xi], as
-    `parts` partial sums (parts, a*a, K, C/G) over interleaved blocks of tiles (a fixed number, so
-    the rounding does not depend on the thread count). x_q: the a x a tiles of x (N, C, H, W), 2
-    apart; dy_q: the 2x2 pieces of grad_y (N, K, oH, oW)."""
-    n_batch, channels = x.shape[:2]
-    filters = grad_y.shape[1]
-    size_a = input_transform.shape[0]
-    step = filter_transform.shape[1]
-    points = size_a * size_a
-    c_group, k_group = channels // groups, filters // groups
-    positions = n_batch * tiles_h * tiles_w
-    blocks = (positions + block - 1) // block
-    sums = np.zeros((parts, points, filters, c_group), x.dtype)
-    for part in prange(parts):  # each part writes its own sums[part]
-        tiles_x = np.empty((points, channels, block), x.dtype)
-        tiles_dy = np.empty((points, filters, block), x.dtype)
-        d = np.empty((size_a, size_a, block), x.dtype)
-        half = np.empty((size_a, size_a, block), x.dtype)
-        product = np.empty((k_group, c_group), x.dtype)
-        corner = np.empty(block, np.int64)
-        rows, cols = np.empty((size_a, block), np.bool_), np.empty((size_a, block), np.bool_)
-        for b in range(part, blocks, parts):
-            first = b * block
-            count = min(block, positions - first)
-            tiles_x[:, :, count:] = 0.0  # a short last block: its spare columns add nothing (both
-            tiles_dy[:, :, count:] = 0.0  # zeroed: what np.empty left there may be NaN, and 0 x NaN is NaN)
-            locate_tiles(x.shape, first, count, tiles_h, tiles_w, step, pad_top, pad_left, corner, rows, cols)
-            for c in range(channels):
-                transform_tiles(x, c, input_transform, corner, rows, cols, count, tiles_x, d, half)
-            locate_tiles(grad_y.shape, first, count, tiles_h, tiles_w, step, 0, 0, corner, rows, cols)
-            for k in range(filters):
-                transform_tiles(grad_y, k, filter_transform, corner, rows, cols, count, tiles_dy, d, half)
-            for xi in range(points):
-                for g in range(groups):
-                    k0, c0 = g * k_group, g * c_group
-                    np.dot(tiles_dy[xi, k0:k0 + k_group], tiles_x[xi, c0:c0 + c_group].T, product)
-                    sums[part, xi, k0:k0 + k_group] += product
-    return sums
+@njit(nogil=True, cache=True)
+def output_tiles(products, y, first, count, tiles_h, tiles_w, transform, half, result, corner, rows, cols):
+    """Every channel k of y at the block's m x m tiles = A^T products[:, k] A (untransform_tiles)."""
+    locate_tiles(y.shape, first, count, tiles_h, tiles_w, transform.shape[0], 0, 0, corner, rows, cols)
+    for k in range(y.shape[1]):
+        untransform_tiles(products, k, transform, y, corner, rows, cols, count, half, result)
 
 
-# Sized (threads.py): the serial build on small inputs, where waking the pool costs more than a block
-winograd_fused_conv2d = SizedKernel(winograd_fused_conv2d)
-winograd_fused_weight_products = SizedKernel(winograd_fused_weight_products)
+class _Scratch:
+    """One thread's buffers for blocks of `block` tiles of a-point transforms: transformed input
+    tiles (a*a, channels, block) and products or transformed dL/dy pieces (a*a, filters, block),
+    seen per group as (a*a, G, C/G or K/G, block) for the GEMMs, and the transforms' scratch."""
+
+    def __init__(self, dtype, a, m, channels, filters, groups, block):
+        self.inputs = np.empty((a * a, channels, block), dtype)
+        self.outputs = np.empty((a * a, filters, block), dtype)
+        self.d, self.half = np.empty((a, a, block), dtype), np.empty((a, a, block), dtype)
+        self.result = np.empty((m, m, block), dtype)
+        self.corner = np.empty(block, np.int64)
+        self.rows, self.cols = np.empty((a, block), np.bool_), np.empty((a, block), np.bool_)
+        self.inputs_g = self.inputs.reshape(a * a, groups, channels // max(groups, 1), block)
+        self.outputs_g = self.outputs.reshape(a * a, groups, filters // max(groups, 1), block)
+
+    def locations(self):
+        return self.corner, self.rows, self.cols
+
+
+def _shares(blocks: int) -> list:
+    """The blocks 0 ... blocks - 1 dealt to threads.part_count() threads, consecutive ones each."""
+    parts = max(1, min(threads.part_count(), blocks))
+    return [range(blocks * t // parts, blocks * (t + 1) // parts) for t in range(parts)]
 
 
 # ---- the convolution -----------------------------------------------------------------------------
@@ -378,20 +343,33 @@ def _transform_filters(matrix, weight):
 
 def winograd_conv2d(x, weight, groups, pad_top, pad_left, out_h, out_w, variant):
     """y (N, K, out_h, out_w), y[n, k, i, j] = sum_{c,u,v} weight[k, c, u, v] x[n, c', i+u-pad_top, j+v-pad_left]
-    (c' the channel c of k's group, x zero outside; a negative pad crops), by `variant`.
+    (c' the channel c of k's group, x zero outside; a negative pad crops), by `variant`: for
+    each block of tiles, V = B^T d B, M[xi] = U[xi] V[xi] per group, y tile = A^T M A.
 
     x: (N, C, H, W), weight: (K, C/groups, 3, 3), C-contiguous, float32 or float64.
     """
     n_batch, channels = x.shape[:2]
-    filters = weight.shape[0]
-    dtype = x.dtype
+    filters, dtype, points = weight.shape[0], x.dtype, variant.a ** 2
     y = np.empty((n_batch, filters, out_h, out_w), dtype)
     tiles_h, tiles_w = _tiles(out_h, variant.m), _tiles(out_w, variant.m)
-    winograd_fused_conv2d(x, _transform_filters(variant.filter_transform, weight),
-                          variant.input_transform.astype(dtype), variant.output_transform.astype(dtype), y,
-                          pad_top, pad_left, tiles_h, tiles_w, groups,
-                          _block(n_batch * tiles_h * tiles_w, variant.a, channels, filters, dtype.itemsize,
-                                 numba.get_num_threads()))
+    positions = n_batch * tiles_h * tiles_w
+    block = _block(positions, variant.a, channels, filters, dtype.itemsize, threads.part_count())
+    transformed_w = _transform_filters(variant.filter_transform, weight).reshape(
+        points, groups, filters // groups, channels // groups)
+    input_transform, output_transform = variant.input_transform.astype(dtype), variant.output_transform.astype(dtype)
+
+    def share(blocks):
+        scratch = _Scratch(dtype, variant.a, variant.m, channels, filters, groups, block)
+        for b in blocks:
+            first = b * block
+            count = min(block, positions - first)  # a short last block: spare columns unused
+            input_tiles(x, first, count, tiles_h, tiles_w, variant.m, pad_top, pad_left, input_transform,
+                        scratch.inputs, scratch.d, scratch.half, *scratch.locations())
+            np.matmul(transformed_w, scratch.inputs_g, out=scratch.outputs_g)
+            output_tiles(scratch.outputs, y, first, count, tiles_h, tiles_w, output_transform, scratch.half,
+                         scratch.result, *scratch.locations())
+
+    threads.run_parts(share, _shares(_tiles(positions, block)))
     return y
 
 
@@ -429,20 +407,45 @@ def _backward_data(grad_y, weight, geometry, variant):
 
 
 def winograd_backward_weight(x, grad_y, geometry):
-    """dL/dw (K, C/G, 1, 3, 3) by F(3x3, 2x2): see the module docstring."""
+    """dL/dw (K, C/G, 1, 3, 3) by F(3x3, 2x2): see the module docstring. The sum over tiles q of
+    (G dy_q G^T)[xi] (B^T x_q B)[xi] runs as `parts` partial sums over interleaved blocks of tiles
+    (a number fixed by the shape, so that the rounding does not depend on the thread count),
+    then A^T P A for every (k, c)."""
     x_shape, w_shape, y_shape = _planes(geometry)
     (top, _), (left, _) = geometry.padding[1:]
-    channels, filters, dtype = x_shape[1], w_shape[0], geometry.dtype
+    channels, filters, groups, dtype = x_shape[1], w_shape[0], geometry.groups, geometry.dtype
     tiles_h, tiles_w = _tiles(y_shape[2], 2), _tiles(y_shape[3], 2)
     positions = x_shape[0] * tiles_h * tiles_w
     block = _block(positions, F3X2.a, channels, filters, dtype.itemsize)
-    parts = _weight_parts(_tiles(positions, block), filters * w_shape[1], dtype.itemsize)
-    sums = winograd_fused_weight_products(x.reshape(x_shape), grad_y.reshape(y_shape),
-                                          F3X2.input_transform.astype(dtype), F3X2.filter_transform.astype(dtype),
-                                          top, left, tiles_h, tiles_w, geometry.groups, block, parts)
-    # A^T P A for every (k, c), as _transform_filters does G g G^T.
+    blocks = _tiles(positions, block)
+    parts = _weight_parts(blocks, filters * w_shape[1], dtype.itemsize)
+    x, grad_y = x.reshape(x_shape), grad_y.reshape(y_shape)
+    input_transform, filter_transform = F3X2.input_transform.astype(dtype), F3X2.filter_transform.astype(dtype)
+    points = F3X2.a ** 2
+    sums = np.zeros((parts, points, groups, filters // groups, channels // groups), dtype)
+
+    def share(my_parts):
+        scratch = _Scratch(dtype, F3X2.a, F3X2.m, channels, filters, groups, block)
+        product = np.empty(sums.shape[1:], dtype)
+        for part in my_parts:
+            for b in range(part, blocks, parts):
+                first = b * block
+                count = min(block, positions - first)
+                # a short last block: its spare columns must add nothing, and what np.empty left
+                # there may be NaN (0 x NaN is NaN)
+                scratch.inputs[:, :, count:] = 0.0
+                scratch.outputs[:, :, count:] = 0.0
+                input_tiles(x, first, count, tiles_h, tiles_w, 2, top, left, input_transform, scratch.inputs,
+                            scratch.d, scratch.half, *scratch.locations())
+                input_tiles(grad_y, first, count, tiles_h, tiles_w, 2, 0, 0, filter_transform, scratch.outputs,
+                            scratch.d, scratch.half, *scratch.locations())
+                np.matmul(scratch.outputs_g, scratch.inputs_g.transpose(0, 1, 3, 2), out=product)
+                sums[part] += product
+
+    workers = max(1, min(threads.part_count(), parts))
+    threads.run_parts(share, [range(t, parts, workers) for t in range(workers)])
     inverse = np.kron(F3X2.output_transform, F3X2.output_transform).astype(dtype)  # (9, a*a)
-    grad_w = inverse @ sums.sum(axis=0).reshape(F3X2.a ** 2, -1)
+    grad_w = inverse @ sums.sum(axis=0).reshape(points, -1)
     return np.ascontiguousarray(grad_w.T).reshape(geometry.weight_shape)
 
 
@@ -465,23 +468,24 @@ def supports(geometry):
 
 def _workspace(geometry, variant) -> int:
     """Bytes of the largest of the three passes' buffers: the transformed filters (or the weight
-    gradient's partial sums), and for each task running at once (at most get_num_threads()), one
-    block of transformed tiles and products."""
+    gradient's partial sums and a product), and for each thread working at once (at most
+    threads.part_count()), one block of transformed tiles and products."""
     n, c, h, w = _planes(geometry)[0]
     k, cg = geometry.weight_shape[:2]
     out_h, out_w = geometry.output_spatial[1:]
-    itemsize, threads = geometry.dtype.itemsize, numba.get_num_threads()
+    itemsize, workers = geometry.dtype.itemsize, threads.part_count()
 
     def blocks(a, m, size_h, size_w, c_in, c_out, tasks):
-        """a^2 (C + K) x tiles of the tasks at once, and how many blocks there are."""
+        """a^2 (C + K) x tiles of the threads at once, and how many blocks there are."""
         positions = n * _tiles(size_h, m) * _tiles(size_w, m)
         block = _block(positions, a, c_in, c_out, itemsize, tasks)
-        return min(threads, _tiles(positions, block)) * a * a * (c_in + c_out) * block, _tiles(positions, block)
+        return min(workers, _tiles(positions, block)) * a * a * (c_in + c_out) * block, _tiles(positions, block)
 
-    forward, _ = blocks(variant.a, variant.m, out_h, out_w, c, k, threads)
-    data, _ = blocks(variant.a, variant.m, h, w, k, c, threads)
+    forward, _ = blocks(variant.a, variant.m, out_h, out_w, c, k, workers)
+    data, _ = blocks(variant.a, variant.m, h, w, k, c, workers)
     weight, weight_blocks = blocks(F3X2.a, 2, out_h, out_w, c, k, 1)
-    sums = _weight_parts(weight_blocks, k * cg, itemsize) * F3X2.a ** 2 * k * cg
+    parts = _weight_parts(weight_blocks, k * cg, itemsize)
+    sums = (parts + min(workers, parts)) * F3X2.a ** 2 * k * cg  # the partial sums, a product per thread
     filters = variant.a ** 2 * k * cg
     return max(filters + forward, filters + data, sums + weight) * itemsize
 

@@ -203,8 +203,6 @@ def test_gradients_do_not_depend_on_the_thread_count(monkeypatch, name):
     (blocks of 64 tiles: 7 blocks of 400 pieces of dL/dy, more than threads or parts)."""
     monkeypatch.setattr(winograd, "BLOCK_MIN", 64)
     monkeypatch.setattr(winograd, "BLOCK_MAX", 64)
-    for kernel in (winograd.winograd_fused_conv2d, winograd.winograd_fused_weight_products):
-        monkeypatch.setattr(kernel, "parallel_from", 0)  # the parallel build, on these sizes too
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((4, 8, 20, 20)), rng.standard_normal((8, 8, 3, 3))
     grad_y = rng.standard_normal((4, 8, 20, 20))
@@ -288,9 +286,9 @@ def test_unsupported_configurations_say_why(name):
 def test_workspace_counts_the_transformed_filters_and_a_block_of_tiles(monkeypatch):
     """N = C = K = 1, 4x4 input, no padding, F(2x2,3x3), blocks of 16 tiles: every pass has one block
     (1 tile forward, 4 in the data gradient, 1 piece of dL/dy) of 16 * (1 + 1) * 16 values, and 16
-    values of transformed filters or of one partial sum."""
+    values of transformed filters, or 32 of one partial sum and the product added to it."""
     monkeypatch.setattr(winograd, "BLOCK_MIN", 16)
     monkeypatch.setattr(winograd, "BLOCK_MAX", 16)
     geometry = conv_geometry("conv2d", np.zeros((1, 1, 4, 4), np.float32), np.zeros((1, 1, 3, 3), np.float32),
                              None, 1, 0, 1, 1, 2)
-    assert ALGORITHMS["winograd_f2x3"].workspace(geometry) == (16 + 16 * 2 * 16) * 4
+    assert ALGORITHMS["winograd_f2x3"].workspace(geometry) == (32 + 16 * 2 * 16) * 4
