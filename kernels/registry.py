@@ -31,8 +31,6 @@ from typing import Callable
 
 import numpy as np
 
-from . import threads
-
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -201,7 +199,7 @@ def eligible_algorithms(geometry: ConvGeometry) -> list:
 # Thresholds of the "auto" heuristic, set from `python -m minicnn.bench` runs (README).
 WINOGRAD_MIN_CHANNELS = 16     # below this the transforms cost more than the saved multiplies
 WINOGRAD_F4_MIN_OUTPUT = 8     # F(4x4,3x3) wastes most of a 6x6 tile on smaller maps
-WINOGRAD_IM2COL_MAX_OUTPUT = 2  # this small, with threads, im2col runs every pass (heuristic_passes)
+WINOGRAD_WEIGHT_PAIRS = 16    # channel pairs per 2x2 piece of dL/dy above which im2col takes the weight gradient
 FFT_MIN_TAPS = 25              # 5x5 and larger: the spectra pay off
 FFT_MIN_CHANNELS = 32          # the per-frequency GEMMs need channels to be efficient
 FFT_MIN_OUTPUT = 28            # on smaller maps the tiles' overlap and transforms cost more than im2col
@@ -253,20 +251,21 @@ def heuristic_choice(geometry: ConvGeometry) -> str:
 
 def heuristic_passes(geometry: ConvGeometry) -> dict:
     """{"fwd": name, "bwd_data": name, "bwd_weight": name}: what algorithm="auto" runs for each
-    pass: `heuristic_choice`'s, except on the smallest maps Winograd takes when more than one
-    thread runs: there its weight gradient (outputs under 8 on a side) and, on 2x2 or smaller,
-    all three passes are im2col's. So few tiles are one block, which one thread runs, while
-    im2col gives each thread its images (batch 64, two threads, best of 11: 128 channels at 4x4,
-    weight gradient 1.5 ms against 1.9; 256 at 2x2, 1.2-1.7 ms a pass against 1.3-3.2; on one
-    thread Winograd stays faster).
+    pass: `heuristic_choice`'s, except Winograd's weight gradient where the (output, input)
+    channel pairs, K/G x C/G, outnumber WINOGRAD_WEIGHT_PAIRS times the 2x2 pieces of dL/dy
+    (N x ceil(oH/2) x ceil(oW/2)): each block of pieces then adds a^2 = 16 products of
+    K/G x C/G to the sums, more memory than the pieces themselves, and im2col's one product
+    over all positions is faster (batch 64, two threads: 128 channels at 4x4, 2.2-2.6 ms against 4.4-4.6; 256 at
+    2x2, 2.3 against 6.5; 64 at 4x4, where the rule keeps Winograd, 0.74-0.83 against 0.97).
     """
     choice = heuristic_choice(geometry)
     passes = dict.fromkeys(("fwd", "bwd_data", "bwd_weight"), choice)
-    output = min(geometry.output_spatial[1:])
-    if choice.startswith("winograd") and threads.get_num_threads() > 1 and output < WINOGRAD_F4_MIN_OUTPUT:
-        passes["bwd_weight"] = "im2col"
-        if output <= WINOGRAD_IM2COL_MAX_OUTPUT:
-            passes["fwd"] = passes["bwd_data"] = "im2col"
+    if choice.startswith("winograd"):
+        n, c = geometry.input_shape[:2]
+        k, groups = geometry.weight_shape[0], geometry.groups
+        pieces = n * math.prod(-(-size // 2) for size in geometry.output_spatial[1:])
+        if (c // groups) * (k // groups) > WINOGRAD_WEIGHT_PAIRS * pieces:
+            passes["bwd_weight"] = "im2col"
     return passes
 
 

@@ -42,26 +42,23 @@ def test_the_thinnest_layers_run_im2col():
     assert kernels.heuristic_choice(geometry(c=3, k=16)) == "im2col"   # a ResNet-20 stem
 
 
-def test_the_smallest_winograd_maps_take_im2col_passes_on_several_threads():
-    previous = mc.get_num_threads()
-    try:
-        mc.set_num_threads(1)
-        assert set(kernels.heuristic_passes(geometry(size=4)).values()) == {"winograd_f2x3"}
-        assert set(kernels.heuristic_passes(geometry(size=2)).values()) == {"winograd_f2x3"}
-        if kernels.threads.numba.config.NUMBA_NUM_THREADS > 1:
-            mc.set_num_threads(2)
-            assert kernels.heuristic_passes(geometry(size=4)) == {
-                "fwd": "winograd_f2x3", "bwd_data": "winograd_f2x3", "bwd_weight": "im2col"}
-            assert set(kernels.heuristic_passes(geometry(size=2)).values()) == {"im2col"}
-            assert set(kernels.heuristic_passes(geometry(size=8)).values()) == {"winograd_f4x3"}
-            # the mixed algorithm's gradients against the definition
-            rng = np.random.default_rng(2)
-            x, w, gy = rng.standard_normal((2, 16, 4, 4)), rng.standard_normal((16, 16, 3, 3)), rng.standard_normal((2, 16, 4, 4))
-            tx, tw = mc.tensor(x, requires_grad=True), mc.tensor(w, requires_grad=True)
-            y = F.conv2d(tx, tw, padding=1)
-            y.backward(gy)
-            windows = sliding_window_view(np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), (3, 3), axis=(2, 3))
-            np.testing.assert_allclose(y.array, np.einsum("ncijab,kcab->nkij", windows, w), rtol=1e-10, atol=1e-10)
-            np.testing.assert_allclose(tw.grad.array, np.einsum("ncijab,nkij->kcab", windows, gy), rtol=1e-10, atol=1e-10)
-    finally:
-        mc.set_num_threads(previous)
+def test_winograd_leaves_the_weight_gradient_to_im2col_when_channel_pairs_outnumber_the_pieces():
+    """K/G x C/G > 16 x the 2x2 pieces of dL/dy (here N = 2): im2col's weight gradient."""
+    assert set(kernels.heuristic_passes(geometry(size=12)).values()) == {"winograd_f4x3"}  # 72 pieces, 256 pairs
+    assert kernels.heuristic_passes(geometry(size=4)) == {                                # 8 pieces, 256 pairs
+        "fwd": "winograd_f2x3", "bwd_data": "winograd_f2x3", "bwd_weight": "im2col"}
+    assert kernels.choose_algorithm(geometry(size=4)).name == "winograd_f2x3+winograd_f2x3+im2col"
+    # the mixed algorithm's outputs and gradients against the definition
+    rng = np.random.default_rng(2)
+    x, w, gy = rng.standard_normal((2, 16, 4, 4)), rng.standard_normal((16, 16, 3, 3)), rng.standard_normal((2, 16, 4, 4))
+    tx, tw = mc.tensor(x, requires_grad=True), mc.tensor(w, requires_grad=True)
+    y = F.conv2d(tx, tw, padding=1)
+    y.backward(gy)
+    windows = sliding_window_view(np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), (3, 3), axis=(2, 3))
+    np.testing.assert_allclose(y.array, np.einsum("ncijab,kcab->nkij", windows, w), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(tw.grad.array, np.einsum("ncijab,nkij->kcab", windows, gy), rtol=1e-10, atol=1e-10)
+    grad_x = np.zeros((2, 16, 6, 6))
+    for a in range(3):
+        for b in range(3):
+            grad_x[:, :, a:a + 4, b:b + 4] += np.einsum("nkij,kc->ncij", gy, w[:, :, a, b])
+    np.testing.assert_allclose(tx.grad.array, grad_x[:, :, 1:5, 1:5], rtol=1e-10, atol=1e-10)
