@@ -199,10 +199,7 @@ def eligible_algorithms(geometry: ConvGeometry) -> list:
 # Thresholds of the "auto" heuristic, set from `python -m minicnn.bench` runs (README).
 WINOGRAD_MIN_CHANNELS = 16     # below this the transforms cost more than the saved multiplies
 WINOGRAD_F4_MIN_OUTPUT = 8     # F(4x4,3x3) wastes most of a 6x6 tile on smaller maps
-WINOGRAD_WEIGHT_PAIRS = 16    # channel pairs per 2x2 piece of dL/dy above which im2col takes the weight gradient
-FFT_MIN_TAPS = 25              # 5x5 and larger: the spectra pay off
-FFT_MIN_CHANNELS = 32          # the per-frequency GEMMs need channels to be efficient
-FFT_MIN_OUTPUT = 28            # on smaller maps the tiles' overlap and transforms cost more than im2col
+WINOGRAD_WEIGHT_PAIRS = 16     # channel pairs per 2x2 piece of dL/dy above which im2col takes the weight gradient
 
 
 def heuristic_choice(geometry: ConvGeometry) -> str:
@@ -213,18 +210,19 @@ def heuristic_choice(geometry: ConvGeometry) -> str:
     3. 3x3, stride 1, dilation 1, 2-D, >= 16 channels per group -> "winograd_f4x3", or
                                                                    "winograd_f2x3" if the output is
                                                                    smaller than 8 on a side
-    4. stride 1, >= 25 taps, >= 32 channels per group each way,
-       output at least 28 on a side                             -> "fft"
-    5. otherwise                                                -> "im2col" (its blocks of columns
+    4. otherwise                                                -> "im2col" (its blocks of columns
                                                                    need a few MiB per thread)
     A rule whose algorithm is not registered, refuses the geometry or would not fit in
     memory_limit() passes to the next ("direct", which needs the least, is the last resort).
     "direct" had rules of its own for the thinnest layers (LeNet-5's C1, a 3-channel stem, 4
-    channels per group) until im2col's column copy lost its per-row overhead: im2col is now 1.3-2x
-    faster there too, each pass (training shapes, batch 64, and the bench's resnext50_g32).
+    channels per group), and "fft" one for 5x5 and larger kernels on 32+ channels, until im2col's
+    column copy lost its per-row overhead: im2col is now 1.3-2x faster than "direct" there, each
+    pass (training shapes, batch 64, and the bench's resnext50_g32), and as fast as "fft" or
+    faster on the bench's 5x5 and 9x9 layers (googlenet_5x5: 13.4 / 9.5 / 16.4 ms a pass against
+    13.4 / 17.6 / 14.6; cb_L2: 13.1 / 14.4 / 20.7 against 23.8 / 29.6 / 28.5). "fft" stays
+    available by name.
     """
-    n, c = geometry.input_shape[:2]
-    k, groups = geometry.weight_shape[0], geometry.groups
+    c, k, groups = geometry.input_shape[1], geometry.weight_shape[0], geometry.groups
     c_group, k_group = c // groups, k // groups
     taps = int(np.prod(geometry.kernel_size))
     unit = (1, 1, 1)
@@ -237,9 +235,6 @@ def heuristic_choice(geometry: ConvGeometry) -> str:
             and min(c_group, k_group) >= WINOGRAD_MIN_CHANNELS):
         small = min(geometry.output_spatial[1:]) < WINOGRAD_F4_MIN_OUTPUT
         candidates.append("winograd_f2x3" if small else "winograd_f4x3")
-    if (geometry.stride == unit and taps >= FFT_MIN_TAPS and min(c_group, k_group) >= FFT_MIN_CHANNELS
-            and min((n for n in geometry.output_spatial if n > 1), default=1) >= FFT_MIN_OUTPUT):
-        candidates.append("fft")
     candidates += ["im2col", "direct"]
     for name in candidates:
         algorithm = ALGORITHMS.get(name)

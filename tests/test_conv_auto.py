@@ -25,9 +25,9 @@ def geometry(n=2, c=16, size=12, k=16, kernel=(3, 3), stride=1, pad=1, groups=1,
     ("resnext50_g32", "im2col"),        # 4 channels per group: too thin for Winograd
     ("resnet18_3x3", "winograd_f4x3"),  # rule 3: 3x3 stride 1, 64 channels
     ("vgg16_conv3_2", "winograd_f4x3"),
-    ("googlenet_5x5", "fft"),           # rule 4: 5x5, 192 -> 32 channels
-    ("cb_L2", "fft"),
-    ("cb_L4", "im2col"),                # 7x7 but a 10x10 output: FFT's tiles do not pay
+    ("googlenet_5x5", "im2col"),        # 5x5 and 9x9: im2col is as fast as FFT or faster now
+    ("cb_L2", "im2col"),
+    ("cb_L4", "im2col"),
     ("alexnet_conv1", "im2col"),        # stride 4
     ("cb_L1", "im2col"),                # 3 input channels
     ("incv3_1x7", "im2col"),            # 7 taps
