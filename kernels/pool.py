@@ -56,13 +56,16 @@ def _axis_windows(count, kernel, stride, padding, dilation, size):
 
 
 @njit(cache=True)
-def _padded_shape(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
-    """(Db, Hb, Wb): a plane with its padding, each axis long enough for all its windows (a
-    ceil_mode window may overhang the right padding); (D, H, W) when no window leaves the input."""
+def _padded_layout(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
+    """(Hb, Wb, buffer size, window taps): a plane with its padding is Db x Hb x Wb, each axis
+    long enough for all its windows (a ceil_mode window may overhang the right padding); the
+    buffer that holds it is empty when no window leaves the input (the plane is read as it is);
+    the taps are a window's offsets in that layout (_window_taps)."""
     Db = max(D + 2 * pd, (od - 1) * sd + (kd - 1) * dd + 1)
     Hb = max(H + 2 * ph, (oh - 1) * sh + (kh - 1) * dh + 1)
     Wb = max(W + 2 * pw, (ow - 1) * sw + (kw - 1) * dw + 1)
-    return Db, Hb, Wb
+    buffer_size = 0 if (Db, Hb, Wb) == (D, H, W) else Db * Hb * Wb
+    return Hb, Wb, buffer_size, _window_taps(kd, kh, kw, dd, dh, dw, Hb, Wb)
 
 
 @njit(cache=True)
@@ -114,9 +117,8 @@ def max_pool_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, od, oh, 
     P, D, H, W = x.shape
     out = np.empty((P, od, oh, ow), x.dtype)
     argmax = np.empty((P, od, oh, ow), np.int64)
-    Db, Hb, Wb = _padded_shape(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw)
-    buffer_size = 0 if (Db, Hb, Wb) == (D, H, W) else Db * Hb * Wb
-    taps, input_taps = _window_taps(kd, kh, kw, dd, dh, dw, Hb, Wb), _window_taps(kd, kh, kw, dd, dh, dw, H, W)
+    Hb, Wb, buffer_size, taps = _padded_layout(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw)
+    input_taps = _window_taps(kd, kh, kw, dd, dh, dw, H, W)
     z_first, _, _ = _axis_windows(od, kd, sd, pd, dd, D)
     y_first, _, _ = _axis_windows(oh, kh, sh, ph, dh, H)
     u_first, _, _ = _axis_windows(ow, kw, sw, pw, dw, W)
@@ -223,9 +225,7 @@ def avg_pool_forward(x, kd, kh, kw, sd, sh, sw, pd, ph, pw, od, oh, ow,
     (padding adds zeros), times 1 / the window's divisor (_avg_window_scales)."""
     P, D, H, W = x.shape
     out = np.empty((P, od, oh, ow), x.dtype)
-    Db, Hb, Wb = _padded_shape(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, 1, 1, 1)
-    buffer_size = 0 if (Db, Hb, Wb) == (D, H, W) else Db * Hb * Wb
-    taps = _window_taps(kd, kh, kw, 1, 1, 1, Hb, Wb)
+    Hb, Wb, buffer_size, taps = _padded_layout(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, 1, 1, 1)
     z_scale, y_scale, u_scale = _avg_window_scales(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw,
                                               count_include_pad, divisor_override)
     planes, outs = x.reshape(P, D * H * W), out.reshape(P, od * oh * ow)
@@ -254,9 +254,7 @@ def avg_pool_backward(grad, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw,
     lands in the padding is dropped."""
     P, od, oh, ow = grad.shape
     out = np.empty((P, D, H, W), grad.dtype)
-    Db, Hb, Wb = _padded_shape(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, 1, 1, 1)
-    buffer_size = 0 if (Db, Hb, Wb) == (D, H, W) else Db * Hb * Wb
-    taps = _window_taps(kd, kh, kw, 1, 1, 1, Hb, Wb)
+    Hb, Wb, buffer_size, taps = _padded_layout(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, 1, 1, 1)
     z_scale, y_scale, u_scale = _avg_window_scales(D, H, W, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw,
                                               count_include_pad, divisor_override)
     grads, planes = grad.reshape(P, od * oh * ow), out.reshape(P, D * H * W)
