@@ -216,8 +216,9 @@ def heuristic_choice(geometry: ConvGeometry) -> str:
     memory_limit() passes to the next ("direct", which needs the least, is the last resort).
     "direct" had rules of its own for the thinnest layers (LeNet-5's C1, a 3-channel stem, 4
     channels per group), and "fft" one for 5x5 and larger kernels on 32+ channels, until im2col's
-    column copy lost its per-row overhead: im2col is now 1.3-2x faster than "direct" there, each
-    pass (training shapes, batch 64, and the bench's resnext50_g32), and as fast as "fft" or
+    column copy lost its per-row overhead: im2col is now 1.3-2x faster than "direct" on the first
+    two, each pass (training shapes, batch 64), as fast on the bench's resnext50_g32 (within 10-30%
+    either way from run to run), and as fast as "fft" or
     faster on the bench's 5x5 and 9x9 layers (googlenet_5x5: 13.4 / 9.5 / 16.4 ms a pass against
     13.4 / 17.6 / 14.6; cb_L2: 13.1 / 14.4 / 20.7 against 23.8 / 29.6 / 28.5). "fft" stays
     available by name.

@@ -22,7 +22,7 @@ def geometry(n=2, c=16, size=12, k=16, kernel=(3, 3), stride=1, pad=1, groups=1,
 @pytest.mark.parametrize("name, expected", [
     ("resnet50_1x1", "gemm"),           # rule 1: 1x1
     ("mobilenet_dw3x3", "depthwise"),   # rule 2: depthwise
-    ("resnext50_g32", "im2col"),        # 4 channels per group: too thin for Winograd
+    ("resnext50_g32", "im2col"),        # 4 channels per group: too thin for Winograd; direct is no faster
     ("resnet18_3x3", "winograd_f4x3"),  # rule 3: 3x3 stride 1, 64 channels
     ("vgg16_conv3_2", "winograd_f4x3"),
     ("googlenet_5x5", "im2col"),        # 5x5 and 9x9: im2col is as fast as FFT or faster now
