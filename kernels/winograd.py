@@ -277,8 +277,8 @@ class _Scratch:
         self.result = np.empty((m, m, block), dtype)
         self.corner = np.empty(block, np.int64)
         self.rows, self.cols = np.empty((a, block), np.bool_), np.empty((a, block), np.bool_)
-        self.inputs_g = self.inputs.reshape(a * a, groups, channels // max(groups, 1), block)
-        self.outputs_g = self.outputs.reshape(a * a, groups, filters // max(groups, 1), block)
+        self.inputs_g = self.inputs.reshape(a * a, groups, channels // groups, block)
+        self.outputs_g = self.outputs.reshape(a * a, groups, filters // groups, block)
 
     def locations(self):
         return self.corner, self.rows, self.cols
