@@ -8,6 +8,7 @@ implements; a new one registers below). algorithm="auto" follows `heuristic_choi
 """
 # First: the threading layer must be chosen before any parallel kernel runs (threads.py says why).
 from . import threads  # noqa: F401
+from . import allocator  # noqa: F401  (keeps freed array memory for the next step: allocator.py)
 from . import direct, fft, gemm, im2col, reference, separable, winograd  # noqa: E402
 from .registry import (ALGORITHMS, NAN_SPREAD, ConvAlgorithm, ConvGeometry, autotune,  # noqa: E402
                        autotune_cache, choose_algorithm, eligible_algorithms, get_algorithm,

@@ -7,7 +7,9 @@ values at one place, so for group g, with x_g the (C/G, positions) matrix of one
     dx_g[n] = W_g^T @ dy_g[n]              data gradient
     dW_g    = sum_n dy_g[n] @ x_g[n]^T     weight gradient
 
-all as single batched NumPy matmul calls, each GEMM running in BLAS. A stride s > 1 (the
+all as single batched NumPy matmul calls, each GEMM running in BLAS; on maps of a few positions,
+where those per-image products are almost matrix-vector products, each pass is instead one
+product over all the images side by side. A stride s > 1 (the
 projection shortcuts of ResNets) first takes every s-th position; its data gradient scatters
 back to those positions and leaves the others zero. This is the "1x1 -> plain GEMM" branch of
 algorithm="auto" (the bottleneck layers of ResNet, GoogLeNet's reductions, NiN's mlpconv).
@@ -54,16 +56,37 @@ def _weight(weight, groups):
     return weight.reshape(groups, k // groups, c_group)
 
 
+def _one_product(rows: int, inner: int, positions: int) -> bool:
+    """Whether a pass should be one product over every image's positions rather than one per
+    image: when the matrix the per-image products share (rows x inner) outweighs twice an
+    image's operands (positions x (rows + inner)), each of the N products would mostly pack
+    that matrix again (a map of one position makes them matrix-vector products), and moving the
+    images side by side costs less."""
+    return rows * inner > 2 * positions * (rows + inner)
+
+
+def _product(matrix, grouped):
+    """matrix (G, R, I) applied to each image of grouped (N, G, I, P): (N, G, R, P), as N
+    products, or as one (G, R, I) @ (G, I, N * P) when _one_product says so."""
+    n, groups, inner, positions = grouped.shape
+    rows = matrix.shape[1]
+    if not _one_product(rows, inner, positions):
+        return threads.matmul(matrix, grouped)
+    side_by_side = grouped.transpose(1, 2, 0, 3).reshape(groups, inner, n * positions)
+    product = threads.matmul(matrix, side_by_side).reshape(groups, rows, n, positions)
+    return np.ascontiguousarray(product.transpose(2, 0, 1, 3))
+
+
 def forward(x, weight, geometry):
     """y (N, K, oD, oH, oW) = W x, one GEMM per image and group."""
-    y = threads.matmul(_weight(weight, geometry.groups), _by_group(_sampled(x, geometry), geometry.groups))
+    y = _product(_weight(weight, geometry.groups), _by_group(_sampled(x, geometry), geometry.groups))
     return y.reshape(geometry.output_shape)
 
 
 def backward_data(grad_y, weight, geometry):
     """dL/dx (N, C, D, H, W) = W^T dL/dy at the sampled positions, 0 elsewhere."""
     w_t = _weight(weight, geometry.groups).transpose(0, 2, 1)
-    sampled = threads.matmul(w_t, _by_group(grad_y, geometry.groups))
+    sampled = _product(w_t, _by_group(grad_y, geometry.groups))
     n, c = geometry.input_shape[:2]
     sampled = sampled.reshape((n, c) + geometry.output_spatial)
     if geometry.stride == (1, 1, 1):
@@ -84,7 +107,7 @@ def backward_weight(x, grad_y, geometry):
     gy_groups = _by_group(grad_y, geometry.groups)                 # (N, G, K/G, P)
     n, groups, c_group, positions = x_groups.shape
     k_group = gy_groups.shape[2]
-    if k_group * c_group > 2 * positions * (c_group + k_group):
+    if _one_product(k_group, c_group, positions):
         a = gy_groups.transpose(1, 2, 0, 3).reshape(groups, k_group, n * positions)
         b = x_groups.transpose(1, 0, 3, 2).reshape(groups, n * positions, c_group)
         return threads.matmul(a, b).reshape(geometry.weight_shape)

@@ -211,11 +211,16 @@ BLOCK_BYTES = 1 << 19     # a block's columns fill about one core's L2 cache
 # narrower product no longer pays for that (measured: blocks of 200 columns made cb_L4's forward
 # pass 20% slower than one product over all the images)
 BLOCK_MIN_COLUMNS = 1024
+# ... and a pass of fewer floating-point operations than this runs on one thread: handing a share
+# to another thread and waiting for it costs 35-60 us (measured, 2 cores), a 16-image LeNet-5 C3
+# pass (7.7 MFLOP) ran 10-30% slower on two threads, a 64-image one (31 MFLOP) 1.2-1.7x faster
+PARALLEL_MIN_FLOPS = 1 << 23
 
 
 def _blocking(geometry) -> tuple:
     """(whole images per block, output rows per block, threads sharing the work): blocks of about
-    BLOCK_BYTES of columns, at least BLOCK_MIN_COLUMNS of them, where the images allow."""
+    BLOCK_BYTES of columns, at least BLOCK_MIN_COLUMNS of them, where the images allow; one
+    thread below PARALLEL_MIN_FLOPS."""
     n_batch = geometry.input_shape[0]
     o_d, o_h, o_w = geometry.output_spatial
     rows = o_d * o_h
@@ -223,7 +228,7 @@ def _blocking(geometry) -> tuple:
     columns = max(BLOCK_BYTES // max(column_bytes, 1), BLOCK_MIN_COLUMNS)
     step = min(-(-columns // max(o_w, 1)), rows)  # output rows per block within an image
     images = max(columns // max(rows * o_w, 1), 1) if step == rows else 1
-    parts = threads.part_count()
+    parts = threads.part_count() if 2 * geometry.multiply_adds >= PARALLEL_MIN_FLOPS else 1
     if n_batch >= parts or n_batch == 0:
         parts = max(min(parts, n_batch), 1)
     return images, step, parts

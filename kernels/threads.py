@@ -110,7 +110,10 @@ class SizedKernel:
         return self.for_size(size)(*args)
 
 
-MATMUL_PARALLEL_MIN_FLOPS = 1 << 22  # below ~4 MFLOP, handing parts to threads costs more than it saves
+# Below ~32 MFLOP, handing parts to threads costs more than it saves: a part handed over and waited
+# for costs 35-60 us on 2 cores, and a 2-thread split of (120x400)@(400x512) (49 MFLOP) took as
+# long as one call (230 us), of 64 products (64x64)@(64x64) (34 MFLOP) 162 us against 146
+MATMUL_PARALLEL_MIN_FLOPS = 1 << 25
 # split: whether matmul cuts products into parts, true once set_num_threads has put BLAS on one
 # thread; parts of a multi-threaded BLAS would run budget x BLAS threads (measured: LeNet-5's step
 # took 404 ms instead of 16 with OPENBLAS_NUM_THREADS=2 and parts)

@@ -28,7 +28,9 @@ SEED, DIGIT, LEARNING_RATE = 0, 0, 0.1
 
 
 def where(obj) -> str:
-    """`path/file.py` (from the repository root) and the name of a function or class."""
+    """`path/file.py` (from the repository root) and the name of a function or class; for a
+    wrapper (an algorithm run on a reshaped or trimmed layer), of the function it wraps."""
+    obj = inspect.unwrap(obj)
     path = pathlib.Path(inspect.getsourcefile(obj)).resolve()
     try:
         path = path.relative_to(ROOT)

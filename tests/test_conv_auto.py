@@ -126,6 +126,42 @@ def test_live_taps_give_the_definition_forward_and_backward(data):
     np.testing.assert_allclose(wt.grad.array, grad_w, rtol=1e-10, atol=1e-10)
 
 
+# ---- kernels as large as the input ----------------------------------------------------------------
+def test_a_kernel_as_large_as_its_input_runs_as_one_matrix_product():
+    lenet_c5 = ConvGeometry((64, 16, 1, 5, 5), (120, 16, 1, 5, 5), (1, 1, 1), ((0, 0),) * 3, (1, 1, 1), 1,
+                            np.dtype(np.float32), 2)
+    assert kernels.choose_algorithm(lenet_c5).name == "gemm (whole input)"
+    assert kernels.choose_algorithm(geometry(size=5, kernel=(5, 5), pad=0)).name == "gemm (whole input)"
+    assert kernels.choose_algorithm(geometry(size=6, kernel=(5, 5), pad=0)).name == "im2col"  # 2x2 outputs
+    assert kernels.choose_algorithm(geometry(size=3, kernel=(3, 3), pad=1)).name.startswith("winograd")  # padded
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_whole_input_kernels_give_the_definition_forward_and_backward(data):
+    """Kernels the size of the input in every rank, with groups and strides: "auto" (one matrix
+    product of the flattened images) against the float64 definition, forward and both gradients."""
+    dims = data.draw(st.sampled_from((1, 2, 3)))
+    size = data.draw(st.tuples(*[st.integers(1, 4)] * dims))
+    stride = data.draw(st.tuples(*[st.integers(1, 3)] * dims))
+    groups = data.draw(st.integers(1, 3))
+    n = data.draw(st.integers(0, 3))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
+    x = rng.standard_normal((n, 2 * groups) + size)
+    w = rng.standard_normal((data.draw(st.integers(1, 3)) * groups, 2) + size)
+    xt, wt = mc.tensor(x, requires_grad=True), mc.tensor(w, requires_grad=True)
+    y = CONVOLUTIONS[dims](xt, wt, stride=stride, groups=groups)
+    if np.prod(size) > 1:
+        assert y._ctx.algorithm.name == "gemm (whole input)"
+    expected = reference_forward(x, w, stride, ((0, 0),) * dims, (1,) * dims, groups)
+    np.testing.assert_allclose(y.array, expected, rtol=1e-10, atol=1e-10)
+    grad_y = rng.standard_normal(expected.shape)
+    y.backward(grad_y)
+    grad_x, grad_w = reference_backward(x, w, grad_y, stride, ((0, 0),) * dims, (1,) * dims, groups)
+    np.testing.assert_allclose(xt.grad.array, grad_x, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(wt.grad.array, grad_w, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("size, kernel, stride, padding, output_padding", [(1, 3, 1, 1, 0), (2, 3, 2, 1, 1), (1, 5, 1, 2, 0)])
 def test_a_transposed_convolution_with_dead_taps_matches_the_reference_loops(size, kernel, stride, padding,
                                                                              output_padding):

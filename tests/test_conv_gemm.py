@@ -41,19 +41,27 @@ def test_gemm_matches_the_definition(n, groups, cg, kg, h, w_, stride, dtype):
 
 
 @pytest.mark.parametrize("size, stride, groups", [(1, 1, 1), (1, 1, 2), (2, 1, 1), (3, 2, 1), (3, 1, 1), (4, 2, 2), (8, 1, 1)])
-def test_gemm_weight_gradient_on_small_and_large_maps(size, stride, groups):
-    """Wide layers on maps of 1-4 positions take the weight gradient as one product over all
-    images' positions, larger maps as per-image products: both against the definition."""
+def test_gemm_passes_on_small_and_large_maps(size, stride, groups):
+    """Wide layers on maps of 1-4 positions run each pass as one product over all images'
+    positions, larger maps as per-image products: all three passes against einsum of the definition."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 32, size, size))
     w = rng.standard_normal((24, 32 // groups, 1, 1))
-    tw = mc.tensor(w, requires_grad=True)
-    y = F.conv2d(mc.tensor(x), tw, stride=stride, groups=groups, algorithm="gemm")
+    tx, tw = mc.tensor(x, requires_grad=True), mc.tensor(w, requires_grad=True)
+    y = F.conv2d(tx, tw, stride=stride, groups=groups, algorithm="gemm")
+    sub = x[:, :, ::stride, ::stride]
+    w_groups = w.reshape(groups, 24 // groups, 32 // groups)
+    expected_y = np.einsum("gkc,ngcp->ngkp", w_groups, sub.reshape(3, groups, 32 // groups, -1))
+    np.testing.assert_allclose(y.array, expected_y.reshape(y.shape), rtol=1e-12, atol=1e-12)
     gy = rng.standard_normal(y.shape)
     y.backward(gy)
-    sub = x[:, :, ::stride, ::stride].reshape(3, groups, 32 // groups, -1)
-    expected = np.einsum("ngkp,ngcp->gkc", gy.reshape(3, groups, 24 // groups, -1), sub).reshape(w.shape)
-    np.testing.assert_allclose(tw.grad.array, expected, rtol=1e-12, atol=1e-12)
+    gy_groups = gy.reshape(3, groups, 24 // groups, -1)
+    expected_w = np.einsum("ngkp,ngcp->gkc", gy_groups, sub.reshape(3, groups, 32 // groups, -1)).reshape(w.shape)
+    np.testing.assert_allclose(tw.grad.array, expected_w, rtol=1e-12, atol=1e-12)
+    expected_x = np.zeros_like(x)
+    expected_x[:, :, ::stride, ::stride][:, :, :y.shape[2], :y.shape[3]] = np.einsum(
+        "gkc,ngkp->ngcp", w_groups, gy_groups).reshape(3, 32, y.shape[2], y.shape[3])
+    np.testing.assert_allclose(tx.grad.array, expected_x, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("stride, groups", [(1, 1), (2, 2), (3, 1)])

@@ -29,7 +29,7 @@ CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 @contextlib.contextmanager
 def blocks(parts, columns):
     """Blocks of `columns` columns (1: one output row; many: whole images), as `parts` threads' shares."""
-    with mock.patch.multiple(im2col, BLOCK_BYTES=1, BLOCK_MIN_COLUMNS=columns), \
+    with mock.patch.multiple(im2col, BLOCK_BYTES=1, BLOCK_MIN_COLUMNS=columns, PARALLEL_MIN_FLOPS=0), \
             mock.patch.object(threads, "part_count", lambda: parts):
         yield
 
