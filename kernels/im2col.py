@@ -247,9 +247,10 @@ BLOCK_BYTES = 1 << 19     # a block's columns fill about one core's L2 cache
 # pass 20% slower than one product over all the images)
 BLOCK_MIN_COLUMNS = 1024
 # ... and a pass of fewer floating-point operations than this runs on one thread: handing a share
-# to another thread and waiting for it costs 35-60 us (measured, 2 cores), a 16-image LeNet-5 C3
-# pass (7.7 MFLOP) ran 10-30% slower on two threads, a 64-image one (31 MFLOP) 1.2-1.7x faster
-PARALLEL_MIN_FLOPS = 1 << 23
+# to another thread and waiting for it costs 35-60 us (measured, 2 cores), more when that thread
+# has slept since its last share. LeNet-5's step at batch 64 (C1 15 MFLOP a pass, C3 31 MFLOP)
+# took 4.87 ms (median of 100) with its passes on one thread, 5.51 with them split from 8 MFLOP
+PARALLEL_MIN_FLOPS = 1 << 25
 
 
 def _blocking(geometry) -> tuple:
