@@ -62,11 +62,15 @@ def _inside_taps(x_shape, scalars):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _rows_inside(first, last, inside_first, inside_last):
-    """(lo, hi): the output rows of [first, last) inside [inside_first, inside_last), lo == hi
-    when there are none (rows [first, lo) and [hi, last) read only padding)."""
-    lo = min(max(first, inside_first), last)
-    return lo, max(min(last, inside_last), lo)
+def _depth_slice(od, oh_first, rows_left, o_h, inside_d, kd, inside_h, kh):
+    """(oh_last, lo, hi) for the block's rows in depth slice od, from output row oh_first: they
+    end at oh_last, and tap (kd, kh) reads inside the input for rows [lo, hi) of them, lo == hi
+    when for none (rows [oh_first, lo) and [hi, oh_last) read only padding)."""
+    oh_last = min(o_h, oh_first + rows_left)
+    if not inside_d[kd, 0] <= od < inside_d[kd, 1]:
+        return oh_last, oh_last, oh_last
+    lo = min(max(oh_first, inside_h[kh, 0]), oh_last)
+    return oh_last, lo, max(min(oh_last, inside_h[kh, 1]), lo)
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -79,7 +83,7 @@ def _zero(flat, start, count):
 # The loops below walk x and cols as flat arrays, a row start computed once per output row and
 # then stepped: per-element 5-D indexing, and a padding test per output row, made the copy of
 # rows of 10 values (LeNet-5's C3) 2-3x slower. Within a depth slice the output rows that read
-# inside the input are one range (`_rows_inside`), the same for every image of the block, so it
+# inside the input are one range (`_depth_slice`), the same for every image of the block, so it
 # is found once per tap and slice, and the rows before and after it are zeroed (or, in the
 # adjoint, skipped) in one go.
 @njit(nogil=True, cache=True, inline="always")
@@ -103,11 +107,7 @@ def _channel_columns(x, first_image, last_image, c, first_row, last_row, cols, i
                 whole = first == 0 and last == o_w and sw == 1  # a plain copy of o_w values per row
                 od, oh_first, done = first_row // o_h, first_row % o_h, 0
                 while done < block_rows:  # one depth slice at a time
-                    oh_last = min(o_h, oh_first + block_rows - done)
-                    if inside_d[kd, 0] <= od < inside_d[kd, 1]:
-                        lo, hi = _rows_inside(oh_first, oh_last, inside_h[kh, 0], inside_h[kh, 1])
-                    else:
-                        lo = hi = oh_last
+                    oh_last, lo, hi = _depth_slice(od, oh_first, block_rows - done, o_h, inside_d, kd, inside_h, kh)
                     first_source = ((c * depth + od * sd - pd + kd * dd) * height + lo * sh - ph + kh * dh) * width + start
                     for n in range(first_image, last_image):
                         at = row * cols.shape[1] + ((n - first_image) * block_rows + done) * o_w
@@ -148,11 +148,7 @@ def _channel_image(cols, grad_x, first_image, last_image, c, first_row, last_row
                 start = first * sw - pw + kw * dw
                 od, oh_first, done = first_row // o_h, first_row % o_h, 0
                 while done < block_rows:
-                    oh_last = min(o_h, oh_first + block_rows - done)
-                    if inside_d[kd, 0] <= od < inside_d[kd, 1]:
-                        lo, hi = _rows_inside(oh_first, oh_last, inside_h[kh, 0], inside_h[kh, 1])
-                    else:
-                        lo = hi = oh_last
+                    oh_last, lo, hi = _depth_slice(od, oh_first, block_rows - done, o_h, inside_d, kd, inside_h, kh)
                     first_target = ((c * depth + od * sd - pd + kd * dd) * height + lo * sh - ph + kh * dh) * width + start
                     for n in range(first_image, last_image):
                         read = row * cols.shape[1] + ((n - first_image) * block_rows + done + lo - oh_first) * o_w + first
