@@ -35,7 +35,7 @@ def test_quick_bench_runs_every_layer_and_algorithm(tmp_path, capsys):
             assert r["rel_error"] < 1e-4, r  # float32 against the float64 reference
             assert r["measured_workspace_bytes"] >= 0
             assert (r["nan_outputs"] is not None) == (r["pass_name"] == "fwd")
-        assert r["auto"] in kernels.ALGORITHMS
+        assert r["auto"] in kernels.ALGORITHMS  # no layer of the default set is run through a wrapper
     im2col = [r for r in results if r["algorithm"] == "im2col" and r["pass_name"] == "fwd"]
     assert all(r["measured_workspace_bytes"] <= r["workspace_bytes"] for r in im2col)  # the declared bound holds
     assert all(r["nan_outputs"] == r["nan_expected"] for r in im2col)  # im2col keeps NaNs in their windows
@@ -75,6 +75,22 @@ def test_one_ad_hoc_layer(tmp_path, capsys):
     assert "N2 C3 9x8 K4 3x2 s2 p1 d2" in capsys.readouterr().out
     results = json.loads(out.read_text())["results"]
     assert len(results) == 6 and all(r["rel_error"] < 1e-5 for r in results)
+
+
+@pytest.mark.parametrize("spec, auto", [
+    ("4,16,5,5,12,5,5,1,0,1,1", "gemm (whole input)"),  # LeNet-5's C5: a kernel as large as the map
+    ("4,8,1,1,8,3,3,1,1,1,1", "gemm (1x1 live)"),       # a 3x3 "same" convolution on a 1x1 map
+])
+def test_auto_is_what_auto_runs_when_it_wraps_an_algorithm(tmp_path, spec, auto):
+    """Layers "auto" runs through a wrapper: the bench measures the wrapper under its own name and
+    compares it with the registered algorithms, rather than reporting the heuristic's plain name."""
+    out = tmp_path / "layer.json"
+    assert main(QUICK + ["--layer", spec, "--json", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert {r["auto"] for r in results} == {auto}
+    wrapped = [r for r in results if r["algorithm"] == auto]
+    assert {r["pass_name"] for r in wrapped} == {"fwd", "bwd_data", "bwd_weight"}
+    assert all(r["median_ms"] > 0 and r["rel_error"] < 1e-5 for r in wrapped)
 
 
 @pytest.mark.parametrize("spec, message", [

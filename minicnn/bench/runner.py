@@ -138,6 +138,9 @@ def _arrays(geometry, dtype, seed=0):
     return x, w, gy
 
 
+PASS_FUNCTIONS = {"fwd": "forward", "bwd_data": "backward_data", "bwd_weight": "backward_weight"}
+
+
 def _pass_call(algorithm, pass_name, x, w, gy, geometry):
     if pass_name == "fwd":
         return lambda: algorithm.forward(x, w, geometry)
@@ -153,9 +156,9 @@ def _reference(pass_name, x, w, gy, geometry64):
     return _pass_call(registry.ALGORITHMS["im2col"], pass_name, *args, geometry64)()
 
 
-def _measure_algorithm(layer, pass_name, name, x, w, gy, geometry, reference, repeats, budget_s,
+def _measure_algorithm(layer, pass_name, algorithm, x, w, gy, geometry, reference, repeats, budget_s,
                        flops, sgemm_gflops) -> Result:
-    algorithm = kernels.ALGORITHMS[name]
+    name = algorithm.name
     reason = algorithm.supports(geometry)
     if reason is None and algorithm.weight_requirement:
         reason = f"needs {algorithm.weight_requirement}; the benchmark's random weights are not"
@@ -185,7 +188,8 @@ def run_layer(layer, algorithms, passes, dtype, repeats, budget_s, sgemm_gflops,
     geometry64 = layer.geometry(np.float64)
     x, w, gy = _arrays(geometry, dtype)
     flops = 2 * geometry.multiply_adds  # the direct method's count, for every pass
-    auto = registry.heuristic_passes(geometry)  # pass -> the algorithm "auto" runs for it
+    heuristic = registry.heuristic_passes(geometry)  # pass -> the registered algorithm it names
+    chosen = registry.choose_algorithm(geometry)      # what algorithm="auto" runs
     rows = []
     for pass_name in passes:
         reference = _reference(pass_name, x, w, gy, geometry64)
@@ -193,9 +197,18 @@ def run_layer(layer, algorithms, passes, dtype, repeats, budget_s, sgemm_gflops,
         for name in algorithms:
             if progress:
                 progress(f"{layer.name} {pass_name} {name}")
-            results.append(_measure_algorithm(layer, pass_name, name, x, w, gy, geometry, reference, repeats,
+            results.append(_measure_algorithm(layer, pass_name, kernels.ALGORITHMS[name], x, w, gy, geometry,
+                                              reference, repeats, budget_s, flops, sgemm_gflops))
+        auto = heuristic[pass_name]
+        if getattr(chosen, PASS_FUNCTIONS[pass_name]) is not getattr(kernels.ALGORITHMS[auto], PASS_FUNCTIONS[pass_name]):
+            # auto runs this layer through a wrapper (on its live taps, or as one matrix product of
+            # the flattened images): measured as an algorithm of its own, under its name
+            if progress:
+                progress(f"{layer.name} {pass_name} {chosen.name}")
+            results.append(_measure_algorithm(layer, pass_name, chosen, x, w, gy, geometry, reference, repeats,
                                               budget_s, flops, sgemm_gflops))
-        row = Row(layer.name, layer.describe(), pass_name, flops, auto[pass_name], results, count=layer.count)
+            auto = chosen.name
+        row = Row(layer.name, layer.describe(), pass_name, flops, auto, results, count=layer.count)
         planes = (x[:, :, 0], w[:, :, 0], gy[:, :, 0])
         if pass_name == "fwd":
             row.nan_expected = nan_reach(geometry)
