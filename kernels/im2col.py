@@ -75,6 +75,7 @@ def _depth_slice(od, oh_first, rows_left, o_h, inside_d, kd, inside_h, kh):
 
 @njit(nogil=True, cache=True, inline="always")
 def _zero(flat, start, count):
+    """flat[start:start + count] = 0; returns start + count."""
     for j in range(count):
         flat[_u(start + j)] = 0.0
     return start + count

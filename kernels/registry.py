@@ -377,7 +377,7 @@ def on_live_taps(algorithm: ConvAlgorithm, geometry: ConvGeometry, live: tuple) 
 def spans_input(geometry: ConvGeometry) -> bool:
     """Whether the kernel covers the whole unpadded input, so that each image has one output
     position, computed from all its values (LeNet-5's C5: 5x5 on a 5x5 map; a fully connected
-    layer written as a convolution)."""
+    layer written as a convolution). A 1x1 kernel on a 1x1 map is a 1x1 convolution already."""
     return (geometry.kernel_size == geometry.input_shape[2:] and math.prod(geometry.kernel_size) > 1
             and all(padding == (0, 0) for padding in geometry.padding))
 
@@ -422,7 +422,7 @@ def choose_algorithm(geometry: ConvGeometry) -> ConvAlgorithm:
     for a layer whose outer taps only read padding, chosen for and run on the taps that read the
     input (`live_taps`): on a 1x1 map a 3x3 convolution is a 1x1 one, a plain GEMM. A kernel as
     large as its unpadded input (`spans_input`) runs as a 1x1 convolution of the flattened
-    images, one matrix product a pass (LeNet-5's C5: 3-4x faster than im2col, each pass)."""
+    images, one matrix product a pass (LeNet-5's C5, batch 64: 2.4-5.6x faster than im2col a pass)."""
     live = live_taps(geometry)
     if live != tuple((0, k) for k in geometry.kernel_size):
         inner = without_dead_taps(geometry, live)
