@@ -330,13 +330,15 @@ def live_taps(geometry: ConvGeometry) -> tuple:
     that reads inside the input for some output: tap j of output o reads o*s - p + j*d, so with
     the padding as large as the map (a 3x3 "same" convolution on a 1x1 map, ResNet-18's last
     stage at 32x32 input), the other taps multiply zeros only."""
+    from .direct import inside_range  # here, not at the top: direct imports this module
+
     live = []
     for size, kernel, stride, (before, _), dilation, count in zip(
             geometry.input_shape[2:], geometry.kernel_size, geometry.stride, geometry.padding,
             geometry.dilation, geometry.output_spatial):
-        # outputs o with 0 <= o*stride + j*dilation - before < size, as in kernels.direct.inside_range
-        reads = [j for j in range(kernel)
-                 if max(0, -(-(before - j * dilation) // stride)) < min(count, (size - 1 - j * dilation + before) // stride + 1)]
+        # the outputs for which tap j reads inside the input: none when first >= last
+        outputs = [inside_range.py_func(j * dilation - before, stride, size, count) for j in range(kernel)]
+        reads = [j for j, (first, last) in enumerate(outputs) if first < last]
         live.append((reads[0], reads[-1] + 1) if reads else (0, kernel))
     return tuple(live)
 
